@@ -1,0 +1,48 @@
+//! API keys: `x-api-key` in, an owner out.
+
+use lambda_http::Request;
+
+use crate::domain::{ApiError, KeyRecord, Owner, Stage, hash_api_key, new_api_key, stage_of_key};
+use crate::store::{KeyStore, StoreResult};
+
+use super::Caller;
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+pub async fn authenticate(keys: &dyn KeyStore, request: &Request) -> Result<Caller, ApiError> {
+    let key = request
+        .headers()
+        .get(API_KEY_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("Missing API key: send it in the x-api-key header.".into())
+        })?;
+    let invalid = || ApiError::Unauthorized("Invalid API key.".into());
+    let stage = stage_of_key(key).ok_or_else(invalid)?;
+    let record = keys
+        .find(&hash_api_key(key))
+        .await?
+        .filter(|record| record.active && record.owner.stage == stage)
+        .ok_or_else(invalid)?;
+    Ok(Caller {
+        owner: record.owner,
+    })
+}
+
+/// Mints a key for `account` in `stage`, stores its hash, and returns the key: the only time it
+/// is ever seen.
+pub async fn create_key(keys: &dyn KeyStore, account: &str, stage: Stage) -> StoreResult<String> {
+    let key = new_api_key(stage);
+    keys.insert(&KeyRecord {
+        hash: hash_api_key(&key),
+        owner: Owner {
+            account: account.to_owned(),
+            stage,
+        },
+        active: true,
+    })
+    .await?;
+    Ok(key)
+}

@@ -1,0 +1,20 @@
+//! One async function per endpoint: `(app, caller, request) -> response`.
+
+mod access;
+mod publishing;
+mod upload;
+
+pub use access::{download_image, get_image, list_images};
+pub use publishing::{delete_image, publish_image, unpublish_image};
+pub use upload::upload_image;
+
+use crate::app::App;
+use crate::domain::{ApiError, Image, ImageId, Owner};
+
+/// The caller's image, or the reference's 404: another owner's image is just as unknown.
+async fn find_image(app: &App, owner: &Owner, id: &ImageId) -> Result<Image, ApiError> {
+    app.images
+        .get(owner, id)
+        .await?
+        .ok_or_else(|| ApiError::ImageNotFound(id.to_string()))
+}

@@ -1,0 +1,75 @@
+//! The HTTP surface: the route table, authentication, request parsing and responses. Every
+//! handler is a plain async function over a `lambda_http::Request`, so a Lambda and the local
+//! server run exactly the same code.
+
+pub mod auth;
+pub mod handlers;
+mod input;
+pub mod output;
+pub mod routes;
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use lambda_http::http::HeaderValue;
+use lambda_http::{Body, BoxFuture, Request, RequestExt, Response};
+
+use crate::app::App;
+use crate::domain::{ApiError, Owner};
+
+/// Who is calling, once their key has been checked.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub owner: Owner,
+}
+
+pub type HandlerResult = Result<Response<Body>, ApiError>;
+
+pub type Handler = for<'a> fn(&'a App, Caller, Request) -> BoxFuture<'a, HandlerResult>;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Runs one request through authentication and `handler`, turning every failure (a panic
+/// included) into the API's error object, and logs the outcome.
+pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let outcome = AssertUnwindSafe(async {
+        let caller = auth::authenticate(app.keys.as_ref(), &request).await?;
+        handler(app, caller, request).await
+    })
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(ApiError::internal(format!("handler panicked: {message}")))
+    });
+    let mut response = outcome.unwrap_or_else(|error| {
+        if let ApiError::Internal(source) = &error {
+            tracing::error!(%request_id, error = %source, "request failed");
+        }
+        output::error(&error)
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    tracing::info!(
+        %request_id,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}

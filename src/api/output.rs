@@ -1,0 +1,42 @@
+//! Building responses: JSON bodies, binaries, and the error object.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::domain::ApiError;
+
+pub fn json(status: u16, value: &impl Serialize) -> Result<Response<Body>, ApiError> {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Ok(with_body(status, "application/json", Body::Text(body)))
+}
+
+pub fn no_content() -> Response<Body> {
+    with_body(204, "", Body::Empty)
+}
+
+pub fn binary(content_type: &str, bytes: Vec<u8>) -> Response<Body> {
+    with_body(200, content_type, Body::Binary(bytes))
+}
+
+pub fn error(error: &ApiError) -> Response<Body> {
+    let body = serde_json::to_string(&error.body()).expect("error bodies always serialize");
+    let mut response = with_body(error.status(), "application/json", Body::Text(body));
+    if let Some(seconds) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn with_body(status: u16, content_type: &str, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if !content_type.is_empty() {
+        let value = HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}

@@ -1,0 +1,167 @@
+//! The one error type of the API: each variant is one HTTP status and one documented slug.
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Image with id {0} not found.")]
+    ImageNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("The request is invalid.")]
+    Validation(Vec<String>),
+    #[error("Too many requests. Retry after {retry_after} seconds.")]
+    TooManyRequests { retry_after: u64 },
+    #[error("The service is busy. Retry after {retry_after} seconds.")]
+    Unavailable { retry_after: u64 },
+    /// A real server fault; the source is logged, never sent.
+    #[error("An internal error occurred.")]
+    Internal(#[source] Source),
+}
+
+impl ApiError {
+    pub fn validation(problem: impl Into<String>) -> Self {
+        Self::Validation(vec![problem.into()])
+    }
+
+    pub fn internal(source: impl Into<Source>) -> Self {
+        Self::Internal(source.into())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::ImageNotFound(_) | Self::NotFound(_) => 404,
+            Self::MethodNotAllowed(_) => 405,
+            Self::Conflict(_) => 409,
+            Self::PayloadTooLarge(_) => 413,
+            Self::Validation(_) => 422,
+            Self::TooManyRequests { .. } => 429,
+            Self::Internal(_) => 500,
+            Self::Unavailable { .. } => 503,
+        }
+    }
+
+    /// The last segment of the error's `type` URL.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::ImageNotFound(_) | Self::NotFound(_) => "not-found",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::Validation(_) => "validation-error",
+            Self::TooManyRequests { .. } => "too-many-requests",
+            Self::Internal(_) => "internal-server-error",
+            Self::Unavailable { .. } => "service-unavailable",
+        }
+    }
+
+    /// The `error` title: the reason phrase, as the reference's examples use.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "Bad Request",
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::Forbidden(_) => "Forbidden",
+            Self::ImageNotFound(_) | Self::NotFound(_) => "Not Found",
+            Self::MethodNotAllowed(_) => "Method Not Allowed",
+            Self::Conflict(_) => "Conflict",
+            Self::PayloadTooLarge(_) => "Payload Too Large",
+            Self::Validation(_) => "Validation Error",
+            Self::TooManyRequests { .. } => "Too Many Requests",
+            Self::Internal(_) => "Internal Server Error",
+            Self::Unavailable { .. } => "Service Unavailable",
+        }
+    }
+
+    /// Seconds a client should wait before retrying, where that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after } | Self::Unavailable { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
+    /// The error object of the reference, keys in its order: `type`, `error`, `status`,
+    /// `message`, and `errors` for validation failures.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            kind: format!("https://docs.img-processing.com/errors/{}", self.slug()),
+            error: self.title(),
+            status: self.status(),
+            message: self.to_string(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub error: &'static str,
+    pub status: u16,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_matches_the_reference_example() {
+        let error = ApiError::ImageNotFound("image_exampleid".into());
+        assert_eq!(
+            serde_json::to_value(error.body()).unwrap(),
+            serde_json::json!({
+                "type": "https://docs.img-processing.com/errors/not-found",
+                "error": "Not Found",
+                "status": 404,
+                "message": "Image with id image_exampleid not found."
+            })
+        );
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let error = ApiError::Validation(vec!["a".into(), "b".into()]);
+        let body = serde_json::to_value(error.body()).unwrap();
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["error"], "Validation Error");
+        assert_eq!(body["errors"], serde_json::json!(["a", "b"]));
+    }
+
+    #[test]
+    fn internal_errors_never_reveal_their_source() {
+        let error = ApiError::internal("disk /secret/path is full");
+        assert!(
+            !serde_json::to_string(&error.body())
+                .unwrap()
+                .contains("secret")
+        );
+        assert_eq!(error.status(), 500);
+    }
+}

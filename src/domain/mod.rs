@@ -1,0 +1,13 @@
+//! The vocabulary of the API: images, ids, owners, keys and errors. No I/O.
+
+mod account;
+mod error;
+mod id;
+mod image;
+
+pub use account::{
+    KeyRecord, Owner, Stage, hash_api_key, new_account_id, new_api_key, stage_of_key,
+};
+pub use error::{ApiError, ErrorBody};
+pub use id::ImageId;
+pub use image::{Format, Image, NAME_MAX_CHARS, format_timestamp, name_problem};

@@ -1,0 +1,43 @@
+//! Small synthetic images for tests: deterministic pixels, any of the three formats.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, RgbImage};
+
+use crate::domain::Format;
+
+use super::probe::image_format;
+
+/// A `width`×`height` gradient with distinct pixels, encoded as `format`.
+pub fn encode(format: Format, width: u32, height: u32) -> Vec<u8> {
+    let pixels = RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            (x * 255 / width.max(1)) as u8,
+            (y * 255 / height.max(1)) as u8,
+            128,
+        ])
+    });
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut out, image_format(format))
+        .expect("encoding a small synthetic image cannot fail");
+    out.into_inner()
+}
+
+/// A JPEG whose stored pixels are `width`×`height`, tagged with EXIF `orientation` (1–8).
+pub fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+    let jpeg = encode(Format::Jpeg, width, height);
+    // A big-endian TIFF block holding one IFD entry: Orientation (0x0112), SHORT, count 1.
+    let mut tiff = b"MM\0\x2A\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let length = u16::try_from(app1.len() + 2).expect("tiny segment");
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}

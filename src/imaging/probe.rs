@@ -1,0 +1,162 @@
+//! Recognising an image from its bytes alone, and reading its size from the header before any
+//! pixel is decoded.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{ImageDecoder, ImageFormat, ImageReader};
+
+use crate::domain::Format;
+
+/// The format told by the file's magic bytes; names, extensions and headers are never trusted.
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    match bytes {
+        [0xFF, 0xD8, 0xFF, ..] => Some(Format::Jpeg),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Format::Png),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some(Format::Webp),
+        _ => None,
+    }
+}
+
+/// What an image is, as the API reports it: width and height after EXIF orientation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProbeError {
+    #[error("must be a JPEG, PNG or WebP image")]
+    Unsupported,
+    #[error("could not be read as a {0} image")]
+    Unreadable(&'static str),
+    #[error("is {width}x{height} pixels, more than the limit of {max} pixels")]
+    TooManyPixels { width: u32, height: u32, max: u64 },
+}
+
+/// Identifies the image and reads its oriented dimensions from the header, refusing images over
+/// `max_pixels` before anything is decoded.
+pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
+    let format = sniff(bytes).ok_or(ProbeError::Unsupported)?;
+    let unreadable = |_| ProbeError::Unreadable(format.as_str());
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
+        .into_decoder()
+        .map_err(unreadable)?;
+    let (stored_width, stored_height) = decoder.dimensions();
+    if stored_width == 0 || stored_height == 0 {
+        return Err(ProbeError::Unreadable(format.as_str()));
+    }
+    if u64::from(stored_width) * u64::from(stored_height) > max_pixels {
+        return Err(ProbeError::TooManyPixels {
+            width: stored_width,
+            height: stored_height,
+            max: max_pixels,
+        });
+    }
+    // A damaged EXIF block is not worth refusing the image over: it is then shown as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let (width, height) = if swaps_axes(orientation) {
+        (stored_height, stored_width)
+    } else {
+        (stored_width, stored_height)
+    };
+    Ok(Probe {
+        format,
+        width,
+        height,
+    })
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+pub(crate) fn image_format(format: Format) -> ImageFormat {
+    match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Webp => ImageFormat::WebP,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::fixtures::{encode, jpeg_with_orientation};
+
+    const PLENTY: u64 = 1 << 26;
+
+    #[test]
+    fn sniffs_the_three_formats_and_nothing_else() {
+        for format in [Format::Jpeg, Format::Png, Format::Webp] {
+            assert_eq!(sniff(&encode(format, 3, 2)), Some(format));
+        }
+        assert_eq!(sniff(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), None);
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn reads_dimensions_of_every_format() {
+        for format in [Format::Jpeg, Format::Png, Format::Webp] {
+            let probe = probe(&encode(format, 7, 5), PLENTY).unwrap();
+            assert_eq!((probe.format, probe.width, probe.height), (format, 7, 5));
+        }
+    }
+
+    #[test]
+    fn exif_orientation_swaps_width_and_height() {
+        let rotated = jpeg_with_orientation(8, 4, 6);
+        let probe = probe(&rotated, PLENTY).unwrap();
+        assert_eq!((probe.width, probe.height), (4, 8));
+        let mirrored = jpeg_with_orientation(8, 4, 2);
+        let probe = super::probe(&mirrored, PLENTY).unwrap();
+        assert_eq!((probe.width, probe.height), (8, 4));
+    }
+
+    #[test]
+    fn refuses_over_the_pixel_limit_from_the_header() {
+        let png = encode(Format::Png, 10, 10);
+        assert_eq!(
+            probe(&png, 99),
+            Err(ProbeError::TooManyPixels {
+                width: 10,
+                height: 10,
+                max: 99
+            })
+        );
+        assert!(probe(&png, 100).is_ok());
+    }
+
+    #[test]
+    fn refuses_unknown_and_broken_files() {
+        assert_eq!(probe(b"hello", PLENTY), Err(ProbeError::Unsupported));
+        let png = encode(Format::Png, 4, 4);
+        assert_eq!(
+            probe(&png[..12], PLENTY),
+            Err(ProbeError::Unreadable("png"))
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! imgforge: the IMG Processing API v1 as AWS Lambda functions, and the same handlers served
+//! locally over an embedded store.
+
+pub mod api;
+pub mod app;
+pub mod domain;
+pub mod imaging;
+pub mod lambda;
+pub mod server;
+pub mod store;

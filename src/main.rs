@@ -1,0 +1,133 @@
+//! `imgforge`: serve the API locally, and manage API keys.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use imgforge::api::auth::create_key;
+use imgforge::app::{App, Config};
+use imgforge::domain::{Stage, new_account_id};
+use imgforge::server;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The IMG Processing API, on AWS Lambda or on your machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the whole API over HTTP, with published images under /public.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "IMGFORGE_ADDR", default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it: the only time it is shown.
+    Create {
+        #[arg(long, value_enum)]
+        stage: StageArg,
+        /// Add the key to this existing account instead of a new one.
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    Test,
+    Live,
+}
+
+impl From<StageArg> for Stage {
+    fn from(stage: StageArg) -> Self {
+        match stage {
+            StageArg::Test => Stage::Test,
+            StageArg::Live => Stage::Live,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("imgforge: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("imgforge: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn run(command: Command) -> CliResult {
+    match command {
+        Command::Serve { addr, config } => serve(addr, config).await,
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    stage,
+                    account,
+                    config,
+                },
+        } => {
+            let app = App::open(&config, "")?;
+            let account = account.unwrap_or_else(new_account_id);
+            println!(
+                "{}",
+                create_key(app.keys.as_ref(), &account, stage.into()).await?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(addr: SocketAddr, config: Config) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
+    let bound = listener.local_addr()?;
+    let app = App::open(&config, &format!("http://{bound}{}", server::PUBLIC_PATH))?;
+    if app.keys.is_empty().await? {
+        let key = create_key(app.keys.as_ref(), &new_account_id(), Stage::Test).await?;
+        println!("Created a test API key for this new store (shown only once): {key}");
+    }
+    println!("imgforge is serving the API at http://{bound}");
+    server::run(Arc::new(app), listener).await?;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! What every adapter of the ports must do, written once and run against each backend: the
+//! embedded one in unit tests, the AWS one against the emulator.
+
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+
+use super::{
+    BlobStore, ImageIndex, KeyStore, Lease, ListStart, Locked, Publisher, StoreError, original_key,
+    public_key,
+};
+use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, new_account_id};
+
+fn owner(stage: Stage) -> Owner {
+    Owner {
+        account: new_account_id(),
+        stage,
+    }
+}
+
+fn image(minutes_ago: i64) -> Image {
+    let created_at = Utc::now() - Duration::minutes(minutes_ago);
+    Image {
+        id: ImageId::generate(created_at),
+        name: format!("made {minutes_ago} min ago"),
+        url: None,
+        width: 3,
+        height: 2,
+        format: Format::Png,
+        size: 42,
+        // Stores keep milliseconds, as the API shows them.
+        created_at: DateTime::from_timestamp_millis(created_at.timestamp_millis())
+            .expect("now is in range"),
+    }
+}
+
+fn lease() -> Lease {
+    Lease {
+        token: format!("{:032x}", rand::random::<u128>()),
+        expires_at: Utc::now() + Duration::seconds(30),
+    }
+}
+
+fn ids(images: &[Image]) -> Vec<&ImageId> {
+    images.iter().map(|image| &image.id).collect()
+}
+
+/// Records: scoped by owner, listed in id order from a cursor, changed only under a lease.
+pub async fn image_index(index: &dyn ImageIndex) {
+    let owner = owner(Stage::Test);
+    let same_account_live = Owner {
+        stage: Stage::Live,
+        ..owner.clone()
+    };
+    let (oldest, middle, newest) = (image(3), image(2), image(1));
+    for image in [&middle, &oldest, &newest] {
+        index.insert(&owner, image).await.unwrap();
+    }
+
+    assert_eq!(
+        index.get(&owner, &middle.id).await.unwrap().as_ref(),
+        Some(&middle)
+    );
+    assert_eq!(
+        index.get(&same_account_live, &middle.id).await.unwrap(),
+        None
+    );
+    assert!(
+        index
+            .list(&same_account_live, ListStart::Newest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let all = index.list(&owner, ListStart::Newest, 10).await.unwrap();
+    assert_eq!(ids(&all), [&newest.id, &middle.id, &oldest.id]);
+    let first = index.list(&owner, ListStart::Newest, 2).await.unwrap();
+    assert_eq!(ids(&first), [&newest.id, &middle.id]);
+    let from_middle = index
+        .list(&owner, ListStart::AtOrOlderThan(&middle.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&from_middle), [&middle.id, &oldest.id]);
+    let newer = index
+        .list(&owner, ListStart::NewerThan(&oldest.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&newer), [&middle.id, &newest.id]);
+
+    let held = lease();
+    assert!(matches!(
+        index.lock(&owner, &middle.id, &held).await.unwrap(),
+        Locked::Acquired(found) if found == middle
+    ));
+    assert!(matches!(
+        index.lock(&owner, &middle.id, &lease()).await.unwrap(),
+        Locked::Busy
+    ));
+    assert!(matches!(
+        index
+            .lock(&same_account_live, &middle.id, &lease())
+            .await
+            .unwrap(),
+        Locked::Missing
+    ));
+    assert!(matches!(
+        index
+            .set_url(&owner, &middle.id, &lease(), Some("https://x/y"))
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    let published = index
+        .set_url(
+            &owner,
+            &middle.id,
+            &held,
+            Some("https://cdn.example/images/x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        published.url.as_deref(),
+        Some("https://cdn.example/images/x")
+    );
+    assert_eq!(
+        index.get(&owner, &middle.id).await.unwrap(),
+        Some(published)
+    );
+    index.unlock(&owner, &middle.id, &held).await.unwrap();
+
+    let expired = Lease {
+        expires_at: Utc::now() - Duration::seconds(1),
+        ..lease()
+    };
+    assert!(matches!(
+        index.lock(&owner, &oldest.id, &expired).await.unwrap(),
+        Locked::Acquired(_)
+    ));
+    let successor = lease();
+    assert!(
+        matches!(
+            index.lock(&owner, &oldest.id, &successor).await.unwrap(),
+            Locked::Acquired(_)
+        ),
+        "an expired lease can be taken over"
+    );
+    assert!(matches!(
+        index.delete(&owner, &oldest.id, &expired).await,
+        Err(StoreError::LeaseLost)
+    ));
+    index.delete(&owner, &oldest.id, &successor).await.unwrap();
+    assert_eq!(index.get(&owner, &oldest.id).await.unwrap(), None);
+    assert!(matches!(
+        index.lock(&owner, &oldest.id, &lease()).await.unwrap(),
+        Locked::Missing
+    ));
+}
+
+/// Keys: found by hash, with their owner and status.
+pub async fn key_store(keys: &dyn KeyStore) {
+    let record = KeyRecord {
+        hash: format!("{:064x}", rand::random::<u128>()),
+        owner: owner(Stage::Live),
+        active: true,
+    };
+    assert_eq!(keys.find(&record.hash).await.unwrap(), None);
+    keys.insert(&record).await.unwrap();
+    assert_eq!(keys.find(&record.hash).await.unwrap(), Some(record));
+    assert!(!keys.is_empty().await.unwrap());
+}
+
+/// Blobs and the publisher over them: the public copy appears and disappears.
+pub async fn blobs_and_publisher(blobs: &dyn BlobStore, publisher: &dyn Publisher) {
+    let owner = owner(Stage::Test);
+    let id = ImageId::generate(Utc::now());
+    let key = original_key(&owner, &id);
+    assert_eq!(blobs.get(&key).await.unwrap(), None);
+    let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really");
+    blobs.put(&key, bytes.clone(), Format::Png).await.unwrap();
+    assert_eq!(blobs.get(&key).await.unwrap(), Some(bytes.clone()));
+
+    let url = publisher.publish(&key, &id, Format::Png).await.unwrap();
+    assert!(url.ends_with(&format!("/images/{id}")), "{url}");
+    assert_eq!(
+        blobs.get(&public_key(&id)).await.unwrap(),
+        Some(bytes.clone())
+    );
+    publisher.unpublish(&id).await.unwrap();
+    assert_eq!(blobs.get(&public_key(&id)).await.unwrap(), None);
+    publisher.unpublish(&id).await.unwrap();
+
+    blobs.delete(&key).await.unwrap();
+    blobs.delete(&key).await.unwrap();
+    assert_eq!(blobs.get(&key).await.unwrap(), None);
+}

@@ -1,0 +1,102 @@
+//! The embedded backend: blobs as files, records and keys in SQLite, and a publisher whose public
+//! copies the local server serves itself as the stand-in for CloudFront.
+
+mod blobs;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use blobs::FsBlobStore;
+pub use sqlite::SqliteStore;
+
+use super::{BlobStore, Publisher, StoreError, StoreResult, public_key};
+use crate::domain::{Format, ImageId};
+
+/// Publishes by copying the original to `public/images/{id}` in the same blob store, the layout
+/// the AWS bucket uses; the local server answers `{base_url}/images/{id}` from there.
+pub struct LocalPublisher {
+    blobs: Arc<FsBlobStore>,
+    base_url: String,
+}
+
+impl LocalPublisher {
+    pub fn new(blobs: Arc<FsBlobStore>, base_url: &str) -> Self {
+        Self {
+            blobs,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for LocalPublisher {
+    async fn publish(
+        &self,
+        original_key: &str,
+        id: &ImageId,
+        format: Format,
+    ) -> StoreResult<String> {
+        let original =
+            self.blobs.get(original_key).await?.ok_or_else(|| {
+                StoreError::backend(format!("original {original_key} is missing"))
+            })?;
+        self.blobs.put(&public_key(id), original, format).await?;
+        Ok(format!("{}/images/{id}", self.base_url))
+    }
+
+    async fn unpublish(&self, id: &ImageId) -> StoreResult<()> {
+        self.blobs.delete(&public_key(id)).await
+    }
+}
+
+/// The embedded backend's adapters over one data directory.
+pub struct LocalBackend {
+    pub blobs: Arc<FsBlobStore>,
+    pub store: SqliteStore,
+}
+
+impl LocalBackend {
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(StoreError::backend)?;
+        Ok(Self {
+            blobs: Arc::new(FsBlobStore::new(data_dir.join("blobs"))),
+            store: SqliteStore::open(&data_dir.join("imgforge.sqlite3"))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+
+    #[tokio::test]
+    async fn embedded_backend_honours_the_port_contracts() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path()).unwrap();
+        assert!(
+            crate::store::KeyStore::is_empty(&backend.store)
+                .await
+                .unwrap()
+        );
+        contract::image_index(&backend.store).await;
+        contract::key_store(&backend.store).await;
+        let publisher = LocalPublisher::new(Arc::clone(&backend.blobs), "http://cdn.local/");
+        contract::blobs_and_publisher(backend.blobs.as_ref(), &publisher).await;
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        contract::key_store(&LocalBackend::open(dir.path()).unwrap().store).await;
+        let reopened = LocalBackend::open(dir.path()).unwrap();
+        assert!(
+            !crate::store::KeyStore::is_empty(&reopened.store)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Image records and API keys in one SQLite database: ACID, embedded, nothing to install.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage};
+use crate::store::{ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash       TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    stage      TEXT NOT NULL,
+    active     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS images (
+    account       TEXT NOT NULL,
+    stage         TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    url           TEXT,
+    width         INTEGER NOT NULL,
+    height        INTEGER NOT NULL,
+    format        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    lease_token   TEXT,
+    lease_expires INTEGER,
+    PRIMARY KEY (account, stage, id)
+) WITHOUT ROWID;
+";
+
+const IMAGE_COLUMNS: &str = "id, name, url, width, height, format, size, created_at";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let connection = Connection::open(path).map_err(StoreError::backend)?;
+        // WAL lets `imgforge keys create` write while a server reads; FULL makes every commit
+        // durable before we answer.
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .and_then(|()| connection.execute_batch(SCHEMA))
+            .map_err(StoreError::backend)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the connection off the async threads.
+    async fn call<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            work(&mut connection)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn sql_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Throttled,
+        _ => StoreError::backend(error),
+    }
+}
+
+fn image_from_row(row: &Row<'_>) -> rusqlite::Result<Image> {
+    let invalid = |column: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
+    };
+    let id: String = row.get(0)?;
+    let format: String = row.get(5)?;
+    let size: i64 = row.get(6)?;
+    let created_ms: i64 = row.get(7)?;
+    Ok(Image {
+        id: ImageId::parse(&id).ok_or_else(|| invalid(0, format!("bad image id {id}")))?,
+        name: row.get(1)?,
+        url: row.get(2)?,
+        width: row.get(3)?,
+        height: row.get(4)?,
+        format: Format::parse(&format).ok_or_else(|| invalid(5, format!("bad format {format}")))?,
+        size: u64::try_from(size).map_err(|_| invalid(6, format!("bad size {size}")))?,
+        created_at: DateTime::<Utc>::from_timestamp_millis(created_ms)
+            .ok_or_else(|| invalid(7, format!("bad timestamp {created_ms}")))?,
+    })
+}
+
+fn select_image(
+    connection: &Connection,
+    owner: &Owner,
+    id: &ImageId,
+) -> rusqlite::Result<Option<Image>> {
+    connection
+        .query_row(
+            &format!(
+                "SELECT {IMAGE_COLUMNS} FROM images WHERE account = ?1 AND stage = ?2 AND id = ?3"
+            ),
+            params![owner.account, owner.stage.as_str(), id.as_str()],
+            image_from_row,
+        )
+        .optional()
+}
+
+#[async_trait]
+impl ImageIndex for SqliteStore {
+    async fn insert(&self, owner: &Owner, image: &Image) -> StoreResult<()> {
+        let (owner, image) = (owner.clone(), image.clone());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO images (account, stage, id, name, url, width, height, format, \
+                     size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        image.id.as_str(),
+                        image.name,
+                        image.url,
+                        image.width,
+                        image.height,
+                        image.format.as_str(),
+                        i64::try_from(image.size).map_err(StoreError::backend)?,
+                        image.created_at.timestamp_millis(),
+                    ],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn get(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Image>> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.call(move |connection| select_image(connection, &owner, &id).map_err(sql_error))
+            .await
+    }
+
+    async fn list(
+        &self,
+        owner: &Owner,
+        start: ListStart<'_>,
+        limit: usize,
+    ) -> StoreResult<Vec<Image>> {
+        let (condition, order, cursor) = match start {
+            ListStart::Newest => ("", "DESC", None),
+            ListStart::AtOrOlderThan(id) => ("AND id <= ?3", "DESC", Some(id.to_string())),
+            ListStart::NewerThan(id) => ("AND id > ?3", "ASC", Some(id.to_string())),
+        };
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE account = ?1 AND stage = ?2 {condition} \
+             ORDER BY id {order} LIMIT ?4"
+        );
+        let owner = owner.clone();
+        self.call(move |connection| {
+            let mut statement = connection.prepare_cached(&sql).map_err(sql_error)?;
+            let rows = statement
+                .query_map(
+                    params![owner.account, owner.stage.as_str(), cursor, limit as i64],
+                    image_from_row,
+                )
+                .map_err(sql_error)?;
+            rows.collect::<Result<_, _>>().map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<Locked> {
+        let (owner, id, lease) = (owner.clone(), id.clone(), lease.clone());
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(sql_error)?;
+            let taken = transaction
+                .execute(
+                    "UPDATE images SET lease_token = ?4, lease_expires = ?5 \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3 \
+                     AND (lease_token IS NULL OR lease_expires < ?6)",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        id.as_str(),
+                        lease.token,
+                        lease.expires_at.timestamp_millis(),
+                        Utc::now().timestamp_millis(),
+                    ],
+                )
+                .map_err(sql_error)?;
+            let image = select_image(&transaction, &owner, &id).map_err(sql_error)?;
+            transaction.commit().map_err(sql_error)?;
+            Ok(match (taken, image) {
+                (1, Some(image)) => Locked::Acquired(image),
+                (_, Some(_)) => Locked::Busy,
+                (_, None) => Locked::Missing,
+            })
+        })
+        .await
+    }
+
+    async fn set_url(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        lease: &Lease,
+        url: Option<&str>,
+    ) -> StoreResult<Image> {
+        let (owner, id) = (owner.clone(), id.clone());
+        let (token, url) = (lease.token.clone(), url.map(str::to_owned));
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(sql_error)?;
+            let updated = transaction
+                .execute(
+                    "UPDATE images SET url = ?5 \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3 AND lease_token = ?4",
+                    params![owner.account, owner.stage.as_str(), id.as_str(), token, url],
+                )
+                .map_err(sql_error)?;
+            let image = select_image(&transaction, &owner, &id).map_err(sql_error)?;
+            transaction.commit().map_err(sql_error)?;
+            match (updated, image) {
+                (1, Some(image)) => Ok(image),
+                _ => Err(StoreError::LeaseLost),
+            }
+        })
+        .await
+    }
+
+    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+        let (owner, id, token) = (owner.clone(), id.clone(), lease.token.clone());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "UPDATE images SET lease_token = NULL, lease_expires = NULL \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3 AND lease_token = ?4",
+                    params![owner.account, owner.stage.as_str(), id.as_str(), token],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+        let (owner, id, token) = (owner.clone(), id.clone(), lease.token.clone());
+        self.call(move |connection| {
+            let deleted = connection
+                .execute(
+                    "DELETE FROM images \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3 AND lease_token = ?4",
+                    params![owner.account, owner.stage.as_str(), id.as_str(), token],
+                )
+                .map_err(sql_error)?;
+            if deleted == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost)
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn find(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+        let hash = hash.to_owned();
+        self.call(move |connection| {
+            let row = connection
+                .query_row(
+                    "SELECT account, stage, active FROM api_keys WHERE hash = ?1",
+                    params![hash],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql_error)?;
+            row.map(|(account, stage, active)| {
+                let stage = Stage::parse(&stage)
+                    .ok_or_else(|| StoreError::backend(format!("bad stage {stage}")))?;
+                Ok(KeyRecord {
+                    hash,
+                    owner: Owner { account, stage },
+                    active,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn insert(&self, record: &KeyRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO api_keys (hash, account, stage, active) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        record.hash,
+                        record.owner.account,
+                        record.owner.stage.as_str(),
+                        record.active
+                    ],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        self.call(|connection| {
+            connection
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM api_keys)", [], |row| {
+                    row.get(0)
+                })
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
