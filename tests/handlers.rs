@@ -1,0 +1,548 @@
+//! Handlers called directly with constructed `lambda_http` requests, over the embedded backend,
+//! including backends that fail at chosen steps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use imgforge::api::auth::create_key;
+use imgforge::api::{self, routes};
+use imgforge::app::{App, Config, Limits};
+use imgforge::domain::{Format, ImageId, Stage};
+use imgforge::imaging::fixtures;
+use imgforge::store::{BlobStore, Publisher, StoreError, StoreResult, original_key};
+use lambda_http::http::Request as HttpRequest;
+use lambda_http::{Body, RequestExt, Response};
+use serde_json::Value;
+
+struct Harness {
+    app: App,
+    key: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        public_base_url: Some("https://cdn.example.com".into()),
+        api_base_url: None,
+        limits: Limits::default(),
+    };
+    let app = App::open(&config, "").unwrap();
+    let key = create_key(app.keys.as_ref(), "acct_handlers", Stage::Test)
+        .await
+        .unwrap();
+    Harness {
+        app,
+        key,
+        _dir: dir,
+    }
+}
+
+const BOUNDARY: &str = "imgforge-test-boundary";
+
+fn multipart(name: Option<&str>, image: Option<&[u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let Some(name) = name {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some(image) = image {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; \
+                 filename=\"photo.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(image);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// A request as API Gateway would deliver it for the route named `route`.
+struct Call {
+    route: &'static str,
+    key: Option<String>,
+    image_id: Option<String>,
+    query: HashMap<String, String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Call {
+    fn new(route: &'static str, key: &str) -> Self {
+        Self {
+            route,
+            key: Some(key.to_owned()),
+            image_id: None,
+            query: HashMap::new(),
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+
+    fn image(mut self, id: &str) -> Self {
+        self.image_id = Some(id.to_owned());
+        self
+    }
+
+    fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self.content_type = Some(content_type.to_owned());
+        self.body = body;
+        self
+    }
+
+    fn upload(name: Option<&str>, image: Option<&[u8]>, key: &str) -> Self {
+        Self::new("upload-image", key).body(
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+            multipart(name, image),
+        )
+    }
+
+    async fn send(self, app: &App) -> Response<Body> {
+        let route = routes::by_name(self.route).expect("a known route");
+        let path = match &self.image_id {
+            Some(id) => route.path.replace("{image_id}", id),
+            None => route.path.to_owned(),
+        };
+        let mut builder = HttpRequest::builder()
+            .method(route.method.clone())
+            .uri(format!("https://api.example.com{path}"));
+        if let Some(key) = &self.key {
+            builder = builder.header("x-api-key", key);
+        }
+        if let Some(content_type) = &self.content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        let body = if self.body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Binary(self.body)
+        };
+        let parameters: HashMap<String, String> = self
+            .image_id
+            .map(|id| HashMap::from([("image_id".to_owned(), id)]))
+            .unwrap_or_default();
+        let request = builder
+            .body(body)
+            .unwrap()
+            .with_path_parameters(parameters)
+            .with_query_string_parameters(self.query);
+        api::serve(app, route.handler, request).await
+    }
+}
+
+fn json(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body()).expect("a JSON body")
+}
+
+async fn upload_png(harness: &Harness, name: &str) -> Value {
+    let png = fixtures::encode(Format::Png, 6, 4);
+    let response = Call::upload(Some(name), Some(&png), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.body());
+    json(&response)
+}
+
+#[tokio::test]
+async fn upload_creates_an_image_from_the_file_itself() {
+    let harness = harness().await;
+    let jpeg = fixtures::jpeg_with_orientation(8, 4, 6);
+    let response = Call::upload(Some("holiday"), Some(&jpeg), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let image = json(&response);
+    assert_eq!(image["name"], "holiday");
+    assert_eq!(image["format"], "jpeg");
+    assert_eq!(
+        (image["width"].as_u64(), image["height"].as_u64()),
+        (Some(4), Some(8))
+    );
+    assert_eq!(image["size"], jpeg.len());
+    assert_eq!(image["url"], Value::Null);
+    assert!(ImageId::parse(image["id"].as_str().unwrap()).is_some());
+}
+
+#[tokio::test]
+async fn upload_reports_every_problem_at_once() {
+    let harness = harness().await;
+    let long_name = "n".repeat(31);
+    let response = Call::upload(Some(&long_name), Some(b"<svg/>"), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 422);
+    let error = json(&response);
+    assert_eq!(
+        error["type"],
+        "https://docs.img-processing.com/errors/validation-error"
+    );
+    assert_eq!(
+        error["errors"],
+        serde_json::json!([
+            "name must be between 1 and 30 characters long",
+            "image must be a JPEG, PNG or WebP image"
+        ])
+    );
+
+    let response = Call::upload(None, None, &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(
+        json(&response)["errors"],
+        serde_json::json!(["name is required", "image is required"])
+    );
+}
+
+#[tokio::test]
+async fn upload_needs_a_multipart_body() {
+    let harness = harness().await;
+    let response = Call::new("upload-image", &harness.key)
+        .body("application/json", b"{}".to_vec())
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(json(&response)["error"], "Bad Request");
+}
+
+#[tokio::test]
+async fn upload_over_the_byte_limit_is_refused_with_413() {
+    let mut harness = harness().await;
+    let png = fixtures::encode(Format::Png, 64, 64);
+    harness.app.limits.max_upload_bytes = png.len() as u64 - 1;
+    let response = Call::upload(Some("big"), Some(&png), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(json(&response)["status"], 413);
+}
+
+#[tokio::test]
+async fn upload_over_the_pixel_limit_is_refused_before_decoding() {
+    let mut harness = harness().await;
+    harness.app.limits.max_pixels = 100;
+    let png = fixtures::encode(Format::Png, 11, 10);
+    let response = Call::upload(Some("wide"), Some(&png), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        json(&response)["errors"][0],
+        "image is 11x10 pixels, more than the limit of 100 pixels"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_checked_before_anything_else() {
+    let harness = harness().await;
+    for key in [None, Some("test_unknown"), Some("nonsense"), Some("")] {
+        let mut call = Call::new("list-images", "");
+        call.key = key.map(str::to_owned);
+        let response = call.send(&harness.app).await;
+        assert_eq!(response.status(), 401, "{key:?}");
+        assert_eq!(
+            json(&response)["type"],
+            "https://docs.img-processing.com/errors/unauthorized"
+        );
+    }
+}
+
+#[tokio::test]
+async fn publish_and_unpublish_move_the_public_copy() {
+    let harness = harness().await;
+    let image = upload_png(&harness, "public").await;
+    let id = image["id"].as_str().unwrap();
+
+    let published = Call::new("publish-image", &harness.key)
+        .image(id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(published.status(), 201);
+    let url = format!("https://cdn.example.com/images/{id}");
+    assert_eq!(json(&published)["url"], url.as_str());
+    let public = imgforge::store::public_key(&ImageId::parse(id).unwrap());
+    assert!(harness.app.blobs.get(&public).await.unwrap().is_some());
+
+    let again = Call::new("publish-image", &harness.key)
+        .image(id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(
+        (again.status().as_u16(), json(&again)["url"].clone()),
+        (201, url.into())
+    );
+
+    let private = Call::new("unpublish-image", &harness.key)
+        .image(id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(private.status(), 201);
+    assert_eq!(json(&private)["url"], Value::Null);
+    assert!(harness.app.blobs.get(&public).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_empty_json_body_is_a_bad_request_but_an_empty_object_is_fine() {
+    let harness = harness().await;
+    let id = upload_png(&harness, "x").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let empty = Call::new("publish-image", &harness.key)
+        .image(&id)
+        .body("application/json", Vec::new());
+    // `body()` with no bytes still sends the JSON content type.
+    assert_eq!(empty.send(&harness.app).await.status(), 400);
+    let object = Call::new("publish-image", &harness.key)
+        .image(&id)
+        .body("application/json", b"{}".to_vec());
+    assert_eq!(object.send(&harness.app).await.status(), 201);
+    let not_json = Call::new("publish-image", &harness.key)
+        .image(&id)
+        .body("application/json", b"{".to_vec());
+    assert_eq!(not_json.send(&harness.app).await.status(), 400);
+}
+
+#[tokio::test]
+async fn list_validates_take_and_from_together() {
+    let harness = harness().await;
+    let response = Call::new("list-images", &harness.key)
+        .query("take", "0")
+        .query("from", "image_nope")
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        json(&response)["errors"],
+        serde_json::json!([
+            "take must be an integer between 1 and 100",
+            "from must be a valid image id"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn list_links_are_absolute_urls_on_the_requested_host() {
+    let harness = harness().await;
+    for name in ["a", "b", "c"] {
+        upload_png(&harness, name).await;
+    }
+    let page = json(
+        &Call::new("list-images", &harness.key)
+            .query("take", "2")
+            .send(&harness.app)
+            .await,
+    );
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    let next = page["links"]["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("https://api.example.com/v1/images?take=2&from=image_"),
+        "{next}"
+    );
+    assert_eq!(page["links"]["previous"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_record_whose_original_vanished_is_a_500_that_reveals_nothing() {
+    let harness = harness().await;
+    let id = upload_png(&harness, "x").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner = imgforge::domain::Owner {
+        account: "acct_handlers".into(),
+        stage: Stage::Test,
+    };
+    let key = original_key(&owner, &ImageId::parse(&id).unwrap());
+    harness.app.blobs.delete(&key).await.unwrap();
+    let response = Call::new("download-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 500);
+    let error = json(&response);
+    assert_eq!(error["message"], "An internal error occurred.");
+    assert!(!String::from_utf8_lossy(response.body()).contains("originals/"));
+}
+
+/// A blob store whose writes fail, as a full disk or a crash between steps would.
+struct FailingWrites(Arc<dyn BlobStore>);
+
+#[async_trait]
+impl BlobStore for FailingWrites {
+    async fn put(&self, _: &str, _: Bytes, _: Format) -> StoreResult<()> {
+        Err(StoreError::backend("disk full"))
+    }
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        self.0.get(key).await
+    }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.0.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_blob_write_leaves_no_record() {
+    let mut harness = harness().await;
+    harness.app.blobs = Arc::new(FailingWrites(Arc::clone(&harness.app.blobs)));
+    let png = fixtures::encode(Format::Png, 2, 2);
+    let response = Call::upload(Some("lost"), Some(&png), &harness.key)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 500);
+    let list = json(
+        &Call::new("list-images", &harness.key)
+            .send(&harness.app)
+            .await,
+    );
+    assert_eq!(list["data"], serde_json::json!([]));
+}
+
+/// A publisher that works or fails on demand, to interrupt unpublish half-way.
+struct FlakyPublisher {
+    inner: Arc<dyn Publisher>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Publisher for FlakyPublisher {
+    async fn publish(&self, original: &str, id: &ImageId, format: Format) -> StoreResult<String> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend("copy failed"));
+        }
+        self.inner.publish(original, id, format).await
+    }
+    async fn unpublish(&self, id: &ImageId) -> StoreResult<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend("delete failed"));
+        }
+        self.inner.unpublish(id).await
+    }
+}
+
+#[tokio::test]
+async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() {
+    let mut harness = harness().await;
+    let publisher = Arc::new(FlakyPublisher {
+        inner: Arc::clone(&harness.app.publisher),
+        failing: false.into(),
+    });
+    harness.app.publisher = publisher.clone();
+    let id = upload_png(&harness, "x").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = imgforge::store::public_key(&ImageId::parse(&id).unwrap());
+    let get = || Call::new("get-image", &harness.key).image(&id);
+    let set_failing = |on: bool| {
+        publisher
+            .failing
+            .store(on, std::sync::atomic::Ordering::SeqCst)
+    };
+
+    set_failing(true);
+    let failed = Call::new("publish-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(failed.status(), 500);
+    assert_eq!(json(&get().send(&harness.app).await)["url"], Value::Null);
+
+    set_failing(false);
+    let published = Call::new("publish-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(published.status(), 201);
+
+    set_failing(true);
+    let failed = Call::new("unpublish-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(failed.status(), 500);
+    assert_eq!(
+        json(&get().send(&harness.app).await)["url"],
+        Value::Null,
+        "the URL is cleared before the copy is removed, so it never points at nothing"
+    );
+    assert!(harness.app.blobs.get(&public).await.unwrap().is_some());
+
+    set_failing(false);
+    let retried = Call::new("unpublish-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(retried.status(), 201);
+    assert!(
+        harness.app.blobs.get(&public).await.unwrap().is_none(),
+        "the retry removed the copy"
+    );
+
+    let deleted = Call::new("delete-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert!(deleted.body().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_publish_unpublish_and_delete_end_consistent() {
+    let harness = harness().await;
+    for _ in 0..10 {
+        let id = upload_png(&harness, "race").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let calls = [
+            "publish-image",
+            "unpublish-image",
+            "publish-image",
+            "delete-image",
+        ]
+        .map(|route| Call::new(route, &harness.key).image(&id).send(&harness.app));
+        let statuses: Vec<u16> = futures_util::future::join_all(calls)
+            .await
+            .iter()
+            .map(|response| response.status().as_u16())
+            .collect();
+        assert!(
+            statuses
+                .iter()
+                .all(|status| [201, 204, 404].contains(status)),
+            "{statuses:?}"
+        );
+        let public = imgforge::store::public_key(&ImageId::parse(&id).unwrap());
+        let got = Call::new("get-image", &harness.key)
+            .image(&id)
+            .send(&harness.app)
+            .await;
+        let copy = harness.app.blobs.get(&public).await.unwrap();
+        match got.status().as_u16() {
+            404 => assert!(copy.is_none(), "a deleted image left its public copy"),
+            200 => assert_eq!(
+                json(&got)["url"].is_string(),
+                copy.is_some(),
+                "the url and the public copy disagree"
+            ),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}

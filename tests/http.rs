@@ -1,0 +1,458 @@
+//! End to end over HTTP against a running `imgforge serve`: every endpoint of the core API,
+//! every error case, isolation, publishing through the local CDN, restarts and concurrency.
+
+mod support;
+
+use std::collections::HashSet;
+
+use imgforge::domain::Format;
+use imgforge::imaging::fixtures;
+use serde_json::Value;
+use support::{Client, Server, status_json};
+
+const ERRORS: &str = "https://docs.img-processing.com/errors/";
+
+fn assert_error(status: u16, body: &Value, expected: u16, slug: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["type"], format!("{ERRORS}{slug}"), "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_image_lifecycle_over_http() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_life"));
+    let jpeg = fixtures::encode(Format::Jpeg, 32, 24);
+
+    let response = client.upload_bytes("first", jpeg.clone()).await;
+    assert_eq!(response.status(), 201);
+    let image: Value = response.json().await.unwrap();
+    let keys: HashSet<_> = image
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        HashSet::from([
+            "id",
+            "name",
+            "url",
+            "width",
+            "height",
+            "format",
+            "size",
+            "created_at"
+        ])
+    );
+    let id = image["id"].as_str().unwrap();
+    assert!(id.len() == 30 && id.starts_with("image_"));
+    assert_eq!(
+        (image["width"].as_u64(), image["height"].as_u64()),
+        (Some(32), Some(24))
+    );
+    assert_eq!(
+        (image["format"].as_str(), image["size"].as_u64()),
+        (Some("jpeg"), Some(jpeg.len() as u64))
+    );
+    let created_at = image["created_at"].as_str().unwrap();
+    assert!(
+        created_at.len() == 24 && created_at.ends_with('Z') && created_at.as_bytes()[19] == b'.',
+        "{created_at}"
+    );
+
+    let (status, got) = status_json(client.get(&format!("/v1/images/{id}"))).await;
+    assert_eq!((status, &got), (200, &image));
+    let (status, list) = status_json(client.get("/v1/images")).await;
+    assert_eq!((status, &list["data"][0]), (200, &image));
+
+    let download = client
+        .get(&format!("/v1/images/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "image/jpeg");
+    assert_eq!(download.bytes().await.unwrap(), jpeg);
+
+    let deleted = client
+        .delete(&format!("/v1/images/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(deleted.bytes().await.unwrap().is_empty());
+    for path in [
+        format!("/v1/images/{id}"),
+        format!("/v1/images/{id}/download"),
+    ] {
+        let (status, body) = status_json(client.get(&path)).await;
+        assert_error(status, &body, 404, "not-found");
+        assert_eq!(body["message"], format!("Image with id {id} not found."));
+    }
+    let (status, body) = status_json(client.delete(&format!("/v1/images/{id}"))).await;
+    assert_error(status, &body, 404, "not-found");
+}
+
+#[tokio::test]
+async fn publishing_serves_the_image_on_the_local_cdn_until_unpublished() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_pub"));
+    let webp = fixtures::encode(Format::Webp, 9, 7);
+    let image: Value = client
+        .upload_bytes("shared", webp.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = image["id"].as_str().unwrap();
+
+    let (status, published) = status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
+    assert_eq!(status, 201);
+    let url = published["url"].as_str().unwrap().to_owned();
+    assert_eq!(url, server.url(&format!("/public/images/{id}")));
+    assert_eq!(published["id"], image["id"]);
+    let (status, again) = status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
+    assert_eq!(
+        (status, &again),
+        (201, &published),
+        "publishing is idempotent"
+    );
+
+    let anonymous = reqwest::Client::new();
+    let public = anonymous.get(&url).send().await.unwrap();
+    assert_eq!(public.status(), 200);
+    assert_eq!(public.headers()["content-type"], "image/webp");
+    assert_eq!(
+        public.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(public.bytes().await.unwrap(), webp);
+
+    let (status, private) = status_json(client.post(&format!("/v1/images/{id}/unpublish"))).await;
+    assert_eq!((status, &private["url"]), (201, &Value::Null));
+    assert_eq!(anonymous.get(&url).send().await.unwrap().status(), 404);
+    let download = client
+        .get(&format!("/v1/images/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200, "download works after unpublish");
+    assert_eq!(download.bytes().await.unwrap(), webp);
+
+    status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
+    assert_eq!(anonymous.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .delete(&format!("/v1/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        anonymous.get(&url).send().await.unwrap().status(),
+        404,
+        "delete unpublishes"
+    );
+}
+
+#[tokio::test]
+async fn every_key_problem_is_a_401_error_object() {
+    let server = Server::start();
+    let valid = server.key("test", "acct_auth");
+    let forged = format!("live{}", &valid[4..]);
+    for key in [
+        None,
+        Some("".to_owned()),
+        Some("test_nope".to_owned()),
+        Some("sk_123".to_owned()),
+        Some(forged),
+    ] {
+        let mut request = reqwest::Client::new().get(server.url("/v1/images"));
+        if let Some(key) = &key {
+            request = request.header("x-api-key", key);
+        }
+        let (status, body) = status_json(request).await;
+        assert_error(status, &body, 401, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn upload_errors_are_api_error_objects() {
+    let server = Server::start_with(&[("IMGFORGE_MAX_UPLOAD_BYTES", "1000")]);
+    let client = Client::new(&server, &server.key("test", "acct_upload"));
+
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/>".to_vec();
+    let (status, body) = status_json_response(client.upload_bytes("vector", svg).await).await;
+    assert_error(status, &body, 422, "validation-error");
+    assert_eq!(
+        body["errors"],
+        serde_json::json!(["image must be a JPEG, PNG or WebP image"])
+    );
+
+    let png = fixtures::encode(Format::Png, 4, 4);
+    let (status, body) =
+        status_json_response(client.upload_bytes(&"x".repeat(31), png.clone()).await).await;
+    assert_error(status, &body, 422, "validation-error");
+    assert_eq!(
+        body["errors"],
+        serde_json::json!(["name must be between 1 and 30 characters long"])
+    );
+
+    let (status, body) = status_json_response(client.upload_bytes("", Vec::new()).await).await;
+    assert_error(status, &body, 422, "validation-error");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
+
+    let big = fixtures::encode(Format::Jpeg, 200, 200);
+    assert!(big.len() > 1000);
+    let (status, body) = status_json_response(client.upload_bytes("big", big).await).await;
+    assert_error(status, &body, 413, "payload-too-large");
+
+    let huge_body = vec![0u8; 2 * 1024 * 1024];
+    let (status, body) = status_json(
+        client
+            .post("/v1/images/upload")
+            .header("content-type", "multipart/form-data; boundary=x")
+            .body(huge_body),
+    )
+    .await;
+    assert_error(status, &body, 413, "payload-too-large");
+
+    let (status, body) = status_json(
+        client
+            .post("/v1/images/upload")
+            .json(&serde_json::json!({})),
+    )
+    .await;
+    assert_error(status, &body, 400, "bad-request");
+}
+
+async fn status_json_response(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn request_errors_are_api_error_objects() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_errors"));
+    let id = client.upload("x").await["id"].as_str().unwrap().to_owned();
+
+    for query in [
+        "take=0",
+        "take=101",
+        "take=ten",
+        "take=1.5",
+        "from=image_123",
+        "from=",
+    ] {
+        let (status, body) = status_json(client.get(&format!("/v1/images?{query}"))).await;
+        assert_error(status, &body, 422, "validation-error");
+    }
+    for path in [
+        "/v1/images/image_00000000000000000000000000",
+        "/v1/images/not-an-id",
+    ] {
+        let (status, body) = status_json(client.get(path)).await;
+        assert_error(status, &body, 404, "not-found");
+    }
+    let (status, body) = status_json(client.get("/v1/nothing-here")).await;
+    assert_error(status, &body, 404, "not-found");
+    let (status, body) =
+        status_json(client.request(reqwest::Method::PUT, &format!("/v1/images/{id}"))).await;
+    assert_error(status, &body, 405, "method-not-allowed");
+    let (status, body) = status_json(
+        client
+            .post(&format!("/v1/images/{id}/publish"))
+            .header("content-type", "application/json"),
+    )
+    .await;
+    assert_error(status, &body, 400, "bad-request");
+    let (status, _) = status_json(
+        client
+            .post(&format!("/v1/images/{id}/publish"))
+            .json(&serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn pagination_walks_three_pages_forwards_and_back() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_pages"));
+    for n in 0..8 {
+        client.upload(&format!("image {n}")).await;
+    }
+    let (_, everything) = status_json(client.get("/v1/images?take=100")).await;
+    let all: Vec<Value> = everything["data"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 8);
+    let created: Vec<&str> = all
+        .iter()
+        .map(|image| image["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        created.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first: {created:?}"
+    );
+
+    let mut pages = Vec::new();
+    let mut link = Some(server.url("/v1/images?take=3"));
+    while let Some(url) = link {
+        let (status, page) = status_json(client.follow(&url)).await;
+        assert_eq!(status, 200);
+        link = page["links"]["next"].as_str().map(str::to_owned);
+        pages.push(page);
+    }
+    assert_eq!(pages.len(), 3);
+    let sizes: Vec<usize> = pages
+        .iter()
+        .map(|page| page["data"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [3, 3, 2]);
+    let walked: Vec<Value> = pages
+        .iter()
+        .flat_map(|page| page["data"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(walked, all, "the pages cover every image once, in order");
+    assert_eq!(pages[0]["links"]["previous"], Value::Null);
+    let next = pages[0]["links"]["next"].as_str().unwrap();
+    assert_eq!(
+        next,
+        server.url(&format!(
+            "/v1/images?take=3&from={}",
+            all[3]["id"].as_str().unwrap()
+        ))
+    );
+
+    let mut back = vec![pages[2].clone()];
+    while let Some(url) = back.last().unwrap()["links"]["previous"]
+        .as_str()
+        .map(str::to_owned)
+    {
+        let (_, page) = status_json(client.follow(&url)).await;
+        back.push(page);
+    }
+    back.reverse();
+    assert_eq!(
+        back, pages,
+        "previous links lead back through the same pages"
+    );
+}
+
+#[tokio::test]
+async fn owners_and_stages_never_see_each_others_images() {
+    let server = Server::start();
+    let owner = Client::new(&server, &server.key("test", "acct_owner"));
+    let same_account_live = Client::new(&server, &server.key("live", "acct_owner"));
+    let stranger = Client::new(&server, &server.key("test", "acct_stranger"));
+    let id = owner.upload("mine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    status_json(owner.post(&format!("/v1/images/{id}/publish"))).await;
+
+    for other in [&same_account_live, &stranger] {
+        let (_, list) = status_json(other.get("/v1/images")).await;
+        assert_eq!(list["data"], serde_json::json!([]));
+        for request in [
+            other.get(&format!("/v1/images/{id}")),
+            other.get(&format!("/v1/images/{id}/download")),
+            other.post(&format!("/v1/images/{id}/publish")),
+            other.post(&format!("/v1/images/{id}/unpublish")),
+            other.delete(&format!("/v1/images/{id}")),
+        ] {
+            let (status, body) = status_json(request).await;
+            assert_error(status, &body, 404, "not-found");
+            assert_eq!(body["message"], format!("Image with id {id} not found."));
+        }
+    }
+    let (status, image) = status_json(owner.get(&format!("/v1/images/{id}"))).await;
+    assert_eq!(status, 200);
+    assert!(image["url"].is_string(), "others' attempts changed nothing");
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let mut server = Server::start();
+    let key = server.key("test", "acct_restart");
+    let png = fixtures::encode(Format::Png, 12, 10);
+    let image: Value = Client::new(&server, &key)
+        .upload_bytes("kept", png.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = image["id"].as_str().unwrap().to_owned();
+
+    server.restart();
+    assert_eq!(
+        server.first_key, None,
+        "no new key for a store that has keys"
+    );
+    let client = Client::new(&server, &key);
+    let (status, got) = status_json(client.get(&format!("/v1/images/{id}"))).await;
+    assert_eq!((status, got), (200, image));
+    let download = client
+        .get(&format!("/v1/images/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.bytes().await.unwrap(), png);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_uploads_get_fifty_distinct_ids() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_burst"));
+    let uploads = (0..50).map(|n| {
+        let client = client.clone();
+        tokio::spawn(async move { client.upload(&format!("burst {n}")).await })
+    });
+    let mut ids = HashSet::new();
+    for upload in uploads {
+        ids.insert(upload.await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 50);
+    let (_, list) = status_json(client.get("/v1/images?take=100")).await;
+    let listed: HashSet<String> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| image["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids);
+}
+
+#[tokio::test]
+async fn a_new_store_gets_one_test_key_printed_once() {
+    let mut server = Server::start();
+    let key = server
+        .first_key
+        .clone()
+        .expect("serve printed a key for the empty store");
+    assert!(key.starts_with("test_"), "{key}");
+    let (status, _) = status_json(Client::new(&server, &key).get("/v1/images")).await;
+    assert_eq!(status, 200);
+    server.restart();
+    assert_eq!(server.first_key, None);
+}
+
+#[test]
+fn keys_create_prints_only_the_key() {
+    let server = Server::start();
+    let printed = server.create_key("live", None);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 1, "{printed:?}");
+    assert!(
+        lines[0].starts_with("live_") && lines[0].len() == 37,
+        "{printed:?}"
+    );
+}
