@@ -1,15 +1,18 @@
-//! Running one endpoint as an AWS Lambda: build the dependencies once per cold start, then hand
-//! every API Gateway event to the shared handler.
+//! Running the API as AWS Lambdas: build the AWS dependencies once per cold start, then hand
+//! every event to the shared handler.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use aws_lambda_events::event::s3::S3Event;
 use clap::Parser;
 pub use lambda_http::Error;
 use lambda_http::service_fn;
+use lambda_runtime::LambdaEvent;
 
+use crate::api::handlers::ingest_upload;
 use crate::api::{self, routes};
-use crate::app::{App, Config};
+use crate::app::{App, Backend, Config};
 
 #[derive(Parser)]
 struct LambdaConfig {
@@ -17,20 +20,63 @@ struct LambdaConfig {
     config: Config,
 }
 
+/// Logs as JSON lines (with the request id of each invocation) under Lambda's JSON log format,
+/// and the configuration from the environment the template sets.
+fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = LambdaConfig::try_parse_from([name])?.config;
+    Ok((config, tokio::runtime::Runtime::new()?))
+}
+
+async fn aws_app(config: &Config) -> Result<Arc<App>, Error> {
+    let backend = Backend::open_aws(&config.aws).await?;
+    Ok(Arc::new(App::new(&backend, config, "")))
+}
+
 /// The whole `main` of an endpoint's Lambda, found in the route table by the binary's name.
 pub fn start(route_name: &str) -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
     let route =
         routes::by_name(route_name).ok_or_else(|| format!("no route is named {route_name}"))?;
-    let config = LambdaConfig::try_parse_from([route_name])?.config;
-    tokio::runtime::Runtime::new()?.block_on(async move {
-        let app = Arc::new(App::open(&config, "")?);
+    let (config, runtime) = prepare(route_name)?;
+    runtime.block_on(async move {
+        let app = aws_app(&config).await?;
         lambda_http::run(service_fn(move |request| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(api::serve(&app, route.handler, request).await) }
         }))
         .await
     })
+}
+
+/// The `main` of the function S3 invokes when a direct upload lands.
+pub fn start_ingest() -> Result<(), Error> {
+    let (config, runtime) = prepare("ingest-upload")?;
+    runtime.block_on(async move {
+        let app = aws_app(&config).await?;
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+            let app = Arc::clone(&app);
+            async move { ingest_event(&app, event.payload).await }
+        }))
+        .await
+    })
+}
+
+/// Ingests every object an S3 event names. A storage failure fails the invocation, so that
+/// Lambda delivers the event again; ingesting is idempotent.
+pub async fn ingest_event(app: &App, event: S3Event) -> Result<(), Error> {
+    for record in event.records {
+        let Some(raw_key) = record.s3.object.key else {
+            continue;
+        };
+        // Keys in S3 events are form-encoded: `+` for spaces, `%XX` for the rest.
+        let key: String = form_urlencoded::parse(format!("k={raw_key}").as_bytes())
+            .map(|(_, value)| value.into_owned())
+            .next()
+            .unwrap_or_default();
+        let outcome = ingest_upload(app, &key).await?;
+        tracing::info!(key, ?outcome, "ingested upload");
+    }
+    Ok(())
 }
 
 /// `fn main` for a file in `functions/`: the binary's name is its route's name.

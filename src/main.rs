@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use imgforge::api::auth::create_key;
-use imgforge::app::{App, Config};
-use imgforge::domain::{Stage, new_account_id};
+use imgforge::app::{App, AwsNames, Backend, Config};
+use imgforge::domain::{Stage, new_account_id, valid_account_id};
 use imgforge::server;
+use imgforge::store::aws::{emulator, sdk_config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -36,6 +37,22 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Work with a local AWS emulator (moto).
+    Emulator {
+        #[command(subcommand)]
+        command: EmulatorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmulatorCommand {
+    /// Create the bucket, table and distribution the environment names, in the emulator at
+    /// AWS_ENDPOINT_URL (which must be a loopback address), and print the `export` lines for the
+    /// distribution the emulator made.
+    Init {
+        #[command(flatten)]
+        names: AwsNames,
     },
 }
 
@@ -93,7 +110,7 @@ fn main() -> ExitCode {
     }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 async fn run(command: Command) -> CliResult {
     match command {
@@ -106,12 +123,26 @@ async fn run(command: Command) -> CliResult {
                     config,
                 },
         } => {
-            let app = App::open(&config, "")?;
             let account = account.unwrap_or_else(new_account_id);
-            println!(
-                "{}",
-                create_key(app.keys.as_ref(), &account, stage.into()).await?
-            );
+            if !valid_account_id(&account) {
+                return Err(format!(
+                    "account ids are 1 to 64 letters, digits, '_' or '-'; not {account:?}"
+                )
+                .into());
+            }
+            let backend = Backend::open(&config, "").await?;
+            let app = App::new(&backend, &config, "");
+            let key = create_key(app.keys.as_ref(), &account, stage.into()).await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Emulator {
+            command: EmulatorCommand::Init { names },
+        } => {
+            let (bucket, table) = names.resources_for_emulator()?;
+            let distribution = emulator::init(&sdk_config().await, &bucket, &table).await?;
+            println!("export IMGFORGE_DISTRIBUTION_ID={}", distribution.id);
+            println!("export IMGFORGE_CDN_DOMAIN={}", distribution.domain);
             Ok(())
         }
     }
@@ -121,13 +152,20 @@ async fn serve(addr: SocketAddr, config: Config) -> CliResult {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
-    let bound = listener.local_addr()?;
-    let app = App::open(&config, &format!("http://{bound}{}", server::PUBLIC_PATH))?;
-    if app.keys.is_empty().await? {
-        let key = create_key(app.keys.as_ref(), &new_account_id(), Stage::Test).await?;
-        println!("Created a test API key for this new store (shown only once): {key}");
-    }
-    println!("imgforge is serving the API at http://{bound}");
-    server::run(Arc::new(app), listener).await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let backend = Backend::open(&config, &origin).await?;
+    let app = Arc::new(App::new(&backend, &config, &origin));
+    let local_uploads = match &backend {
+        Backend::Local(local) => {
+            if !local.store.has_keys().await? {
+                let key = create_key(app.keys.as_ref(), &new_account_id(), Stage::Test).await?;
+                println!("Created a test API key for this new store (shown only once): {key}");
+            }
+            Some(Arc::clone(&local.blobs))
+        }
+        Backend::Aws(_) => None,
+    };
+    println!("imgforge is serving the API at {origin}");
+    server::run(app, local_uploads, listener).await?;
     Ok(())
 }

@@ -5,39 +5,57 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Request as AxumRequest, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::{Path, Query, Request as AxumRequest, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as AxumResponse};
-use axum::routing::get;
+use axum::routing::{get, put};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 use tokio::net::TcpListener;
 
+use crate::api::handlers::ingest_upload;
 use crate::api::{self, output, routes};
 use crate::app::App;
-use crate::domain::{ApiError, ImageId};
+use crate::domain::{ApiError, Format, ImageId};
 use crate::imaging::sniff;
-use crate::store::public_key;
+use crate::store::local::{FsBlobStore, UPLOADS_PATH};
+use crate::store::{BlobStore, public_key};
 
 /// Where the local CDN serves published images: `{base}/images/{image_id}`.
 pub const PUBLIC_PATH: &str = "/public";
 /// Slack for multipart framing on top of the largest accepted image.
 const BODY_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
-            &format!("{PUBLIC_PATH}/images/{{image_id}}"),
-            get(public_image),
-        )
+#[derive(Clone)]
+struct ServerState {
+    app: Arc<App>,
+    /// On the embedded backend, the store that presigned uploads are PUT into.
+    local_uploads: Option<Arc<FsBlobStore>>,
+}
+
+/// The whole API; with `local_uploads`, also the receiver of presigned uploads, as S3 would be.
+pub fn router(app: Arc<App>, local_uploads: Option<Arc<FsBlobStore>>) -> Router {
+    let mut router = Router::new().route(
+        &format!("{PUBLIC_PATH}/images/{{image_id}}"),
+        get(public_image),
+    );
+    if local_uploads.is_some() {
+        router = router.route(&format!("{UPLOADS_PATH}/{{*rest}}"), put(receive_upload));
+    }
+    router
         .fallback(dispatch)
-        .with_state(app)
+        .with_state(ServerState { app, local_uploads })
 }
 
 /// Serves until Ctrl-C or SIGTERM, finishing the requests in flight.
-pub async fn run(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+pub async fn run(
+    app: Arc<App>,
+    local_uploads: Option<Arc<FsBlobStore>>,
+    listener: TcpListener,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app, local_uploads))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }
@@ -58,7 +76,8 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> AxumResponse {
+async fn dispatch(State(state): State<ServerState>, request: AxumRequest) -> AxumResponse {
+    let app = state.app;
     let (route, path_parameters) = match routes::find(request.method(), request.uri().path()) {
         Ok(found) => found,
         Err(routes::Miss::NoSuchPath) => {
@@ -97,17 +116,7 @@ async fn to_lambda_request(
     body_limit: u64,
 ) -> Result<lambda_http::Request, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = Limited::new(body, usize::try_from(body_limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                ApiError::PayloadTooLarge(format!("The request body exceeds {body_limit} bytes."))
-            } else {
-                ApiError::BadRequest("The request body could not be read.".into())
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, body_limit).await?;
     let host = parts
         .headers
         .get(header::HOST)
@@ -144,6 +153,22 @@ async fn to_lambda_request(
         .with_query_string_parameters(query))
 }
 
+async fn read_body(body: axum::body::Body, limit: u64) -> Result<Bytes, ApiError> {
+    Ok(
+        Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect()
+            .await
+            .map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    ApiError::PayloadTooLarge(format!("The request body exceeds {limit} bytes."))
+                } else {
+                    ApiError::BadRequest("The request body could not be read.".into())
+                }
+            })?
+            .to_bytes(),
+    )
+}
+
 fn respond(response: Response<Body>) -> AxumResponse {
     response
         .map(|body| match body {
@@ -156,7 +181,11 @@ fn respond(response: Response<Body>) -> AxumResponse {
 }
 
 /// The local CDN: a published image's public copy, without a key, cacheable for a year.
-async fn public_image(State(app): State<Arc<App>>, Path(raw_id): Path<String>) -> AxumResponse {
+async fn public_image(
+    State(state): State<ServerState>,
+    Path(raw_id): Path<String>,
+) -> AxumResponse {
+    let app = state.app;
     let not_found = || respond(output::error(&ApiError::ImageNotFound(raw_id.clone())));
     let Some(id) = ImageId::parse(&raw_id) else {
         return not_found();
@@ -177,5 +206,54 @@ async fn public_image(State(app): State<Arc<App>>, Path(raw_id): Path<String>) -
             tracing::error!(%error, "reading a public image failed");
             respond(output::error(&ApiError::from(error)))
         }
+    }
+}
+
+/// The embedded backend's stand-in for a presigned S3 PUT: checks the signature over key, type
+/// and size, stores the file, and ingests it at once (where S3 would send an event).
+async fn receive_upload(
+    State(state): State<ServerState>,
+    Path(rest): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    request: AxumRequest,
+) -> AxumResponse {
+    let Some(blobs) = state.local_uploads else {
+        return respond(output::error(&ApiError::NotFound(
+            "No such endpoint.".into(),
+        )));
+    };
+    let key = format!("{}/{rest}", UPLOADS_PATH.trim_start_matches('/'));
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let limit = state.app.limits.max_upload_bytes;
+    let body = match read_body(request.into_body(), limit).await {
+        Ok(body) => body,
+        Err(error) => return respond(output::error(&error)),
+    };
+    let expires = query.get("expires").and_then(|value| value.parse().ok());
+    let signature = query.get("signature").map_or("", String::as_str);
+    let format = Format::from_mime_type(&content_type);
+    let signed = expires.is_some_and(|expires| {
+        blobs
+            .signer()
+            .verify(&key, &content_type, body.len() as u64, expires, signature)
+    });
+    let (true, Some(format)) = (signed, format) else {
+        return respond(output::error(&ApiError::Forbidden(
+            "The upload URL is invalid or expired, or the request does not match it.".into(),
+        )));
+    };
+    let stored = async {
+        blobs.put(&key, body, format).await?;
+        ingest_upload(&state.app, &key).await
+    }
+    .await;
+    match stored {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(error) => respond(output::error(&ApiError::from(error))),
     }
 }

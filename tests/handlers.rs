@@ -8,13 +8,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use imgforge::api::auth::create_key;
 use imgforge::api::{self, routes};
-use imgforge::app::{App, Config, Limits};
+use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{Format, ImageId, Stage};
 use imgforge::imaging::fixtures;
-use imgforge::store::{BlobStore, Publisher, StoreError, StoreResult, original_key};
+use imgforge::store::{
+    BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
+};
 use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 use serde_json::Value;
+use std::time::Duration;
 
 struct Harness {
     app: App,
@@ -25,12 +28,15 @@ struct Harness {
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
+        backend: BackendKind::Local,
         data_dir: dir.path().to_owned(),
         public_base_url: Some("https://cdn.example.com".into()),
         api_base_url: None,
+        aws: AwsNames::default(),
         limits: Limits::default(),
     };
-    let app = App::open(&config, "").unwrap();
+    let backend = Backend::open(&config, "http://127.0.0.1:9").await.unwrap();
+    let app = App::new(&backend, &config, "http://127.0.0.1:9");
     let key = create_key(app.keys.as_ref(), "acct_handlers", Stage::Test)
         .await
         .unwrap();
@@ -394,6 +400,21 @@ impl BlobStore for FailingWrites {
     }
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.0.delete(key).await
+    }
+    async fn copy(&self, _: &str, _: &str, _: Format) -> StoreResult<()> {
+        Err(StoreError::backend("disk full"))
+    }
+    async fn presign_put(
+        &self,
+        key: &str,
+        format: Format,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<PresignedRequest> {
+        self.0.presign_put(key, format, size, ttl).await
+    }
+    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
+        self.0.presign_get(key, ttl).await
     }
 }
 

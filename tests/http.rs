@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use imgforge::domain::Format;
 use imgforge::imaging::fixtures;
 use serde_json::Value;
-use support::{Client, Server, status_json};
+use support::{Client, Server, aws_backend, status_json};
 
 const ERRORS: &str = "https://docs.img-processing.com/errors/";
 
@@ -115,7 +115,7 @@ async fn publishing_serves_the_image_on_the_local_cdn_until_unpublished() {
     let (status, published) = status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
     assert_eq!(status, 201);
     let url = published["url"].as_str().unwrap().to_owned();
-    assert_eq!(url, server.url(&format!("/public/images/{id}")));
+    assert_eq!(url, server.public_url(id));
     assert_eq!(published["id"], image["id"]);
     let (status, again) = status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
     assert_eq!(
@@ -124,19 +124,18 @@ async fn publishing_serves_the_image_on_the_local_cdn_until_unpublished() {
         "publishing is idempotent"
     );
 
-    let anonymous = reqwest::Client::new();
-    let public = anonymous.get(&url).send().await.unwrap();
-    assert_eq!(public.status(), 200);
-    assert_eq!(public.headers()["content-type"], "image/webp");
+    let public = server.fetch_public(&url).await;
+    assert_eq!(public.status, 200);
+    assert_eq!(public.content_type.as_deref(), Some("image/webp"));
     assert_eq!(
-        public.headers()["cache-control"],
-        "public, max-age=31536000, immutable"
+        public.cache_control.as_deref(),
+        Some("public, max-age=31536000, immutable")
     );
-    assert_eq!(public.bytes().await.unwrap(), webp);
+    assert_eq!(public.body, webp);
 
     let (status, private) = status_json(client.post(&format!("/v1/images/{id}/unpublish"))).await;
     assert_eq!((status, &private["url"]), (201, &Value::Null));
-    assert_eq!(anonymous.get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(server.fetch_public(&url).await.status, 404);
     let download = client
         .get(&format!("/v1/images/{id}/download"))
         .send()
@@ -146,7 +145,7 @@ async fn publishing_serves_the_image_on_the_local_cdn_until_unpublished() {
     assert_eq!(download.bytes().await.unwrap(), webp);
 
     status_json(client.post(&format!("/v1/images/{id}/publish"))).await;
-    assert_eq!(anonymous.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(server.fetch_public(&url).await.status, 200);
     assert_eq!(
         client
             .delete(&format!("/v1/images/{id}"))
@@ -157,7 +156,7 @@ async fn publishing_serves_the_image_on_the_local_cdn_until_unpublished() {
         204
     );
     assert_eq!(
-        anonymous.get(&url).send().await.unwrap().status(),
+        server.fetch_public(&url).await.status,
         404,
         "delete unpublishes"
     );
@@ -451,6 +450,12 @@ async fn fifty_concurrent_uploads_get_fifty_distinct_ids() {
 #[tokio::test]
 async fn a_new_store_gets_one_test_key_printed_once() {
     let mut server = Server::start();
+    if aws_backend() {
+        // A deployed table gets its keys from `imgforge keys create --backend aws` only: finding
+        // out whether it has none would take a scan.
+        assert_eq!(server.first_key, None);
+        return;
+    }
     let key = server
         .first_key
         .clone()

@@ -7,6 +7,7 @@ pub mod handlers;
 mod input;
 pub mod output;
 pub mod routes;
+mod validate;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;

@@ -19,6 +19,18 @@ pub fn binary(content_type: &str, bytes: Vec<u8>) -> Response<Body> {
     with_body(200, content_type, Body::Binary(bytes))
 }
 
+/// A 302 to `location`, uncached: presigned URLs expire.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = with_body(302, "", Body::Empty);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 pub fn error(error: &ApiError) -> Response<Body> {
     let body = serde_json::to_string(&error.body()).expect("error bodies always serialize");
     let mut response = with_body(error.status(), "application/json", Body::Text(body));

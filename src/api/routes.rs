@@ -60,6 +60,18 @@ pub static ROUTES: &[Route] = &[
         path: "/v1/images/{image_id}/unpublish",
         handler: |app, caller, request| Box::pin(handlers::unpublish_image(app, caller, request)),
     },
+    Route {
+        name: "create-upload",
+        method: Method::POST,
+        path: "/v1/uploads",
+        handler: |app, caller, request| Box::pin(handlers::create_upload(app, caller, request)),
+    },
+    Route {
+        name: "get-upload",
+        method: Method::GET,
+        path: "/v1/uploads/{image_id}",
+        handler: |app, caller, request| Box::pin(handlers::get_upload(app, caller, request)),
+    },
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Route> {

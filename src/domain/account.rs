@@ -58,6 +58,14 @@ pub fn new_account_id() -> String {
     format!("acct_{}", random_string(&BASE62[..36], ACCOUNT_CHARS))
 }
 
+/// Account ids become parts of storage keys: 1 to 64 of `[A-Za-z0-9_-]`.
+pub fn valid_account_id(account: &str) -> bool {
+    (1..=64).contains(&account.len())
+        && account
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+}
+
 /// A freshly minted key: `{stage}_` + 32 base62 chars (about 190 random bits).
 pub fn new_api_key(stage: Stage) -> String {
     format!("{stage}_{}", random_string(BASE62, KEY_SECRET_CHARS))
@@ -101,6 +109,15 @@ mod tests {
     fn keys_without_a_known_stage_prefix_are_refused() {
         for bad in ["", "test_", "prod_abc", "testabc", "TEST_abc"] {
             assert_eq!(stage_of_key(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn account_ids_are_safe_in_storage_keys() {
+        assert!(valid_account_id(&new_account_id()));
+        assert!(valid_account_id("acct_Team-1"));
+        for bad in ["", "a/b", "a#b", "..", "a b", &"a".repeat(65)] {
+            assert!(!valid_account_id(bad), "{bad:?}");
         }
     }
 

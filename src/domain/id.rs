@@ -47,6 +47,16 @@ impl ImageId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The creation time the id carries, to the millisecond.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        let time = &self.0[PREFIX.len()..PREFIX.len() + TIME_CHARS];
+        let millis = time.bytes().fold(0i64, |total, digit| {
+            let value = ALPHABET.iter().position(|&b| b == digit).unwrap_or(0);
+            total * 36 + value as i64
+        });
+        DateTime::from_timestamp_millis(millis).unwrap_or_default()
+    }
 }
 
 impl fmt::Display for ImageId {

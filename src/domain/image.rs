@@ -29,12 +29,10 @@ impl Format {
         }
     }
 
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpg",
-            Self::Png => "png",
-            Self::Webp => "webp",
-        }
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        [Self::Jpeg, Self::Png, Self::Webp]
+            .into_iter()
+            .find(|format| format.mime_type() == mime)
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -59,6 +57,29 @@ pub struct Image {
     pub size: u64,
     #[serde(serialize_with = "iso8601_millis")]
     pub created_at: DateTime<Utc>,
+}
+
+impl Image {
+    /// A new, private image; it was created when its id was made.
+    pub fn new(
+        id: ImageId,
+        name: String,
+        format: Format,
+        width: u32,
+        height: u32,
+        size: u64,
+    ) -> Self {
+        Self {
+            created_at: id.created_at(),
+            id,
+            name,
+            url: None,
+            width,
+            height,
+            format,
+            size,
+        }
+    }
 }
 
 /// `2021-09-01T12:00:00.000Z`: always milliseconds, always `Z`, as the reference shows.

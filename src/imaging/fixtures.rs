@@ -1,4 +1,4 @@
-//! Small synthetic images for tests: deterministic pixels, any of the three formats.
+//! Synthetic images for tests: deterministic pixels, any of the three formats.
 
 use std::io::Cursor;
 
@@ -17,10 +17,28 @@ pub fn encode(format: Format, width: u32, height: u32) -> Vec<u8> {
             128,
         ])
     });
+    write(pixels, format)
+}
+
+/// A `width`×`height` image of deterministic noise, which no codec can shrink much: for
+/// tests that need large files.
+pub fn encode_noise(format: Format, width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let pixels = RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let [r, g, b, ..] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    write(pixels, format)
+}
+
+fn write(pixels: RgbImage, format: Format) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     DynamicImage::ImageRgb8(pixels)
         .write_to(&mut out, image_format(format))
-        .expect("encoding a small synthetic image cannot fail");
+        .expect("encoding a synthetic image cannot fail");
     out.into_inner()
 }
 

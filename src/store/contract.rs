@@ -5,12 +5,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    BlobStore, ImageIndex, KeyStore, Lease, ListStart, Locked, Publisher, StoreError, original_key,
-    public_key,
+    BlobStore, ImageIndex, KeyStore, Lease, ListStart, Locked, Publisher, StoreError, UploadIndex,
+    original_key, public_key,
 };
-use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, new_account_id};
+use crate::domain::{
+    Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, new_account_id,
+};
 
-fn owner(stage: Stage) -> Owner {
+fn new_owner(stage: Stage) -> Owner {
     Owner {
         account: new_account_id(),
         stage,
@@ -46,7 +48,7 @@ fn ids(images: &[Image]) -> Vec<&ImageId> {
 
 /// Records: scoped by owner, listed in id order from a cursor, changed only under a lease.
 pub async fn image_index(index: &dyn ImageIndex) {
-    let owner = owner(Stage::Test);
+    let owner = new_owner(Stage::Test);
     let same_account_live = Owner {
         stage: Stage::Live,
         ..owner.clone()
@@ -55,6 +57,10 @@ pub async fn image_index(index: &dyn ImageIndex) {
     for image in [&middle, &oldest, &newest] {
         index.insert(&owner, image).await.unwrap();
     }
+    assert!(matches!(
+        index.insert(&owner, &middle).await,
+        Err(StoreError::AlreadyExists)
+    ));
 
     assert_eq!(
         index.get(&owner, &middle.id).await.unwrap().as_ref(),
@@ -160,24 +166,90 @@ pub async fn image_index(index: &dyn ImageIndex) {
 pub async fn key_store(keys: &dyn KeyStore) {
     let record = KeyRecord {
         hash: format!("{:064x}", rand::random::<u128>()),
-        owner: owner(Stage::Live),
+        owner: new_owner(Stage::Live),
         active: true,
     };
     assert_eq!(keys.find(&record.hash).await.unwrap(), None);
     keys.insert(&record).await.unwrap();
     assert_eq!(keys.find(&record.hash).await.unwrap(), Some(record));
-    assert!(!keys.is_empty().await.unwrap());
+}
+
+/// Upload reservations: scoped by owner, and their outcome recorded.
+pub async fn upload_index(uploads: &dyn UploadIndex) {
+    let owner = new_owner(Stage::Live);
+    let stranger = new_owner(Stage::Live);
+    let upload = Upload {
+        id: ImageId::generate(Utc::now()),
+        name: "big one".into(),
+        size: 7 << 20,
+        format: Format::Jpeg,
+        status: UploadStatus::Pending,
+        expires_at: DateTime::from_timestamp(Utc::now().timestamp() + 3600, 0).expect("in range"),
+    };
+    uploads.reserve(&owner, &upload).await.unwrap();
+    assert_eq!(
+        uploads
+            .get_upload(&owner, &upload.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&upload)
+    );
+    assert_eq!(
+        uploads.get_upload(&stranger, &upload.id).await.unwrap(),
+        None
+    );
+    let failed = UploadStatus::Failed("image must be a JPEG, PNG or WebP image".into());
+    uploads
+        .finish_upload(&owner, &upload.id, &failed)
+        .await
+        .unwrap();
+    let found = uploads
+        .get_upload(&owner, &upload.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, failed);
+    uploads
+        .finish_upload(&owner, &upload.id, &UploadStatus::Ready)
+        .await
+        .unwrap();
+    let found = uploads
+        .get_upload(&owner, &upload.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, UploadStatus::Ready);
 }
 
 /// Blobs and the publisher over them: the public copy appears and disappears.
 pub async fn blobs_and_publisher(blobs: &dyn BlobStore, publisher: &dyn Publisher) {
-    let owner = owner(Stage::Test);
+    let owner = new_owner(Stage::Test);
     let id = ImageId::generate(Utc::now());
     let key = original_key(&owner, &id);
     assert_eq!(blobs.get(&key).await.unwrap(), None);
     let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really");
     blobs.put(&key, bytes.clone(), Format::Png).await.unwrap();
     assert_eq!(blobs.get(&key).await.unwrap(), Some(bytes.clone()));
+
+    let copy = format!("{key}-copy");
+    blobs.copy(&key, &copy, Format::Png).await.unwrap();
+    assert_eq!(blobs.get(&copy).await.unwrap(), Some(bytes.clone()));
+    blobs.delete(&copy).await.unwrap();
+
+    let put = blobs
+        .presign_put(&key, Format::Png, 1234, std::time::Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert!(put.url.starts_with("http"), "{}", put.url);
+    let header = |name: &str| {
+        put.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    assert_eq!(header("content-type"), Some("image/png"));
+    assert_eq!(header("content-length"), Some("1234"));
 
     let url = publisher.publish(&key, &id, Format::Png).await.unwrap();
     assert!(url.ends_with(&format!("/images/{id}")), "{url}");

@@ -1,22 +1,28 @@
 //! The ports the handlers depend on, and their adapters. Handlers never name an adapter.
 
+pub mod aws;
 #[doc(hidden)]
 pub mod contract;
 pub mod local;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ApiError, Format, Image, ImageId, KeyRecord, Owner};
+use crate::domain::{ApiError, Format, Image, ImageId, KeyRecord, Owner, Upload, UploadStatus};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend asked us to slow down; the client may retry shortly.
-    #[error("the storage backend is throttling requests")]
-    Throttled,
+    /// The backend is throttling us or cannot be reached; the client may retry shortly.
+    #[error("the storage backend is throttling or unreachable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// A create found its record already there.
+    #[error("the record already exists")]
+    AlreadyExists,
     /// Our lease on an image expired and another request took it over.
     #[error("the lease on the image was lost")]
     LeaseLost,
@@ -33,11 +39,14 @@ impl StoreError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Throttled => Self::Unavailable { retry_after: 1 },
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "storage backend unavailable");
+                Self::Unavailable { retry_after: 1 }
+            }
             StoreError::LeaseLost => Self::Conflict(
                 "The image was changed by another request at the same time; retry.".into(),
             ),
-            StoreError::Backend(source) => Self::Internal(source),
+            StoreError::AlreadyExists | StoreError::Backend(_) => Self::internal(error),
         }
     }
 }
@@ -52,13 +61,53 @@ pub fn public_key(id: &ImageId) -> String {
     format!("public/images/{id}")
 }
 
-/// Bytes by key: originals and public copies.
+const UPLOADS_PREFIX: &str = "uploads/";
+
+/// Where a direct upload lands before it is ingested.
+pub fn upload_key(owner: &Owner, id: &ImageId) -> String {
+    format!("{UPLOADS_PREFIX}{}/{}/{id}", owner.stage, owner.account)
+}
+
+/// The owner and image id an upload key stands for, if it is one.
+pub fn parse_upload_key(key: &str) -> Option<(Owner, ImageId)> {
+    let mut parts = key.strip_prefix(UPLOADS_PREFIX)?.split('/');
+    let (stage, account, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let owner = Owner {
+        stage: crate::domain::Stage::parse(stage)?,
+        account: account.to_owned(),
+    };
+    let plain = !account.is_empty() && parts.next().is_none();
+    plain.then_some((owner, ImageId::parse(id)?))
+}
+
+/// A request anyone may make, once, until it expires: a presigned URL and the headers that must
+/// accompany it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Bytes by key: originals, public copies and direct uploads.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, body: Bytes, format: Format) -> StoreResult<()>;
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>>;
     /// Deleting a missing blob is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Copies within the store, without the bytes passing through us where the store allows.
+    async fn copy(&self, from: &str, to: &str, format: Format) -> StoreResult<()>;
+    /// A URL through which exactly `size` bytes of `format` may be PUT at `key` for `ttl`.
+    async fn presign_put(
+        &self,
+        key: &str,
+        format: Format,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<PresignedRequest>;
+    /// A URL that serves `key` for `ttl`, where the store can serve directly; `None` where the
+    /// bytes must come through the API.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>>;
 }
 
 /// Where a page of the image list starts.
@@ -90,7 +139,7 @@ pub enum Locked {
 /// Image records, scoped by owner: one owner never reads another's.
 #[async_trait]
 pub trait ImageIndex: Send + Sync {
-    /// Records a new image; its blob must already be stored.
+    /// Records a new image; its blob must already be stored. `AlreadyExists` if the id is taken.
     async fn insert(&self, owner: &Owner, image: &Image) -> StoreResult<()>;
     async fn get(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Image>>;
     async fn list(
@@ -115,12 +164,24 @@ pub trait ImageIndex: Send + Sync {
     async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()>;
 }
 
+/// Upload reservations, scoped by owner like images.
+#[async_trait]
+pub trait UploadIndex: Send + Sync {
+    async fn reserve(&self, owner: &Owner, upload: &Upload) -> StoreResult<()>;
+    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Upload>>;
+    async fn finish_upload(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        status: &UploadStatus,
+    ) -> StoreResult<()>;
+}
+
 /// API keys, by the SHA-256 of the key.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn find(&self, hash: &str) -> StoreResult<Option<KeyRecord>>;
     async fn insert(&self, record: &KeyRecord) -> StoreResult<()>;
-    async fn is_empty(&self) -> StoreResult<bool>;
 }
 
 /// The CDN side: public copies of published images.

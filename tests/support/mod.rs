@@ -1,5 +1,6 @@
-//! A real `imgforge serve` on a free loopback port, over its own data directory, for tests that
-//! speak HTTP to it.
+//! A real `imgforge serve` on a free loopback port, over its own empty store, for tests that
+//! speak HTTP to it. With `IMGFORGE_TEST_BACKEND=aws` the server runs the AWS backend against the
+//! emulator at `AWS_ENDPOINT_URL`, each server with a bucket, table and distribution of its own.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::io::{BufRead, BufReader};
@@ -8,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use imgforge::domain::Format;
 use imgforge::imaging::fixtures;
+use imgforge::store::aws::{s3_client, sdk_config};
 use serde_json::Value;
 
 pub struct Server {
@@ -28,13 +30,16 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// Starts over a new, empty data directory with extra environment variables.
+    /// Starts over a new, empty store with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let env: Vec<_> = env
+        let mut env: Vec<_> = env
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
+        if aws_backend() {
+            env.extend(emulator_stack());
+        }
         let (child, base, first_key) = spawn(dir.path(), &env);
         Self {
             child,
@@ -63,6 +68,67 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    fn env_value(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Fetches a published image's public URL without a key, as a browser would. On AWS, where
+    /// the CDN does not exist, it reads what CloudFront would serve: the object under the
+    /// distribution's origin path `/public` in the emulated bucket, with its stored headers.
+    pub async fn fetch_public(&self, url: &str) -> Fetched {
+        let Some(domain) = self.env_value("IMGFORGE_CDN_DOMAIN") else {
+            let response = reqwest::get(url).await.expect("the local CDN answers");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|value| value.to_str().unwrap().to_owned())
+            };
+            return Fetched {
+                status: response.status().as_u16(),
+                content_type: header("content-type"),
+                cache_control: header("cache-control"),
+                body: response.bytes().await.unwrap().to_vec(),
+            };
+        };
+        let path = url
+            .strip_prefix(&format!("https://{domain}/"))
+            .unwrap_or_else(|| panic!("{url} is not on the CDN domain {domain}"));
+        let s3 = s3_client(&sdk_config().await);
+        let object = s3
+            .get_object()
+            .bucket(self.env_value("IMGFORGE_BUCKET").expect("a bucket"))
+            .key(format!("public/{path}"))
+            .send()
+            .await;
+        match object {
+            Ok(object) => Fetched {
+                status: 200,
+                content_type: object.content_type.clone(),
+                cache_control: object.cache_control.clone(),
+                body: object.body.collect().await.unwrap().to_vec(),
+            },
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Fetched {
+                status: 404,
+                content_type: None,
+                cache_control: None,
+                body: Vec::new(),
+            },
+            Err(error) => panic!("reading the public copy: {error:?}"),
+        }
+    }
+
+    /// The URL the API gives a published image, by backend.
+    pub fn public_url(&self, id: &str) -> String {
+        match self.env_value("IMGFORGE_CDN_DOMAIN") {
+            Some(domain) => format!("https://{domain}/images/{id}"),
+            None => self.url(&format!("/public/images/{id}")),
+        }
     }
 
     /// `imgforge keys create` over this server's store; returns what it printed.
@@ -94,6 +160,58 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// What a public URL served.
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Whether the suite runs against the AWS backend in the emulator.
+pub fn aws_backend() -> bool {
+    match std::env::var("IMGFORGE_TEST_BACKEND").as_deref() {
+        Ok("aws") => true,
+        Ok("local") | Err(_) => false,
+        Ok(other) => panic!("IMGFORGE_TEST_BACKEND must be local or aws, not {other}"),
+    }
+}
+
+pub fn emulator_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL must name the emulator: run the suite through `make test`")
+}
+
+/// A bucket, table and distribution of their own in the emulator, as the environment that names
+/// them.
+fn emulator_stack() -> Vec<(String, String)> {
+    emulator_endpoint();
+    let name = format!("imgforge-test-{:016x}", rand::random::<u64>());
+    let mut env = vec![
+        ("IMGFORGE_BACKEND".to_owned(), "aws".to_owned()),
+        ("IMGFORGE_BUCKET".to_owned(), name.clone()),
+        ("IMGFORGE_TABLE".to_owned(), name),
+    ];
+    let output = imgforge()
+        .args(["emulator", "init"])
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .output()
+        .expect("running imgforge emulator init");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in String::from_utf8(output.stdout).expect("UTF-8").lines() {
+        let (name, value) = line
+            .strip_prefix("export ")
+            .and_then(|assignment| assignment.split_once('='))
+            .unwrap_or_else(|| panic!("unexpected output line {line:?}"));
+        env.push((name.to_owned(), value.to_owned()));
+    }
+    env
 }
 
 fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String, Option<String>) {

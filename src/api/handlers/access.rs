@@ -1,5 +1,7 @@
 //! Reading images: list, get, download.
 
+use std::time::Duration;
+
 use lambda_http::Request;
 use serde::Serialize;
 
@@ -100,13 +102,25 @@ pub async fn get_image(app: &App, caller: Caller, request: Request) -> HandlerRe
     output::json(200, &find_image(app, &caller.owner, &id).await?)
 }
 
-/// `GET /v1/images/{image_id}/download`: the original bytes, typed by their format.
+/// Larger originals would not fit a Lambda response (6 MB, base64-encoded): they are fetched
+/// from the blob store directly, through a short-lived URL.
+const DIRECT_DOWNLOAD_MAX_BYTES: u64 = 4 * 1024 * 1024;
+const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// `GET /v1/images/{image_id}/download`: the original bytes, typed by their format, or for a
+/// large image a 302 to a presigned URL where the store offers one.
 pub async fn download_image(app: &App, caller: Caller, request: Request) -> HandlerResult {
     let id = image_id(&request)?;
     let image = find_image(app, &caller.owner, &id).await?;
+    let key = original_key(&caller.owner, &id);
+    if image.size > DIRECT_DOWNLOAD_MAX_BYTES
+        && let Some(url) = app.blobs.presign_get(&key, DOWNLOAD_URL_TTL).await?
+    {
+        return Ok(output::redirect(&url));
+    }
     let bytes = app
         .blobs
-        .get(&original_key(&caller.owner, &id))
+        .get(&key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("the original of {id} is missing")))?;
     Ok(output::binary(image.format.mime_type(), bytes.into()))

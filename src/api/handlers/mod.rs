@@ -3,10 +3,12 @@
 mod access;
 mod publishing;
 mod upload;
+mod uploads;
 
 pub use access::{download_image, get_image, list_images};
 pub use publishing::{delete_image, publish_image, unpublish_image};
 pub use upload::upload_image;
+pub use uploads::{Ingested, create_upload, get_upload, ingest_upload};
 
 use crate::app::App;
 use crate::domain::{ApiError, Image, ImageId, Owner};

@@ -55,17 +55,9 @@ pub async fn upload_image(app: &App, caller: Caller, request: Request) -> Handle
         return Err(ApiError::Validation(problems));
     };
 
-    let created_at = Utc::now();
-    let image = Image {
-        id: ImageId::generate(created_at),
-        name,
-        url: None,
-        width: probed.width,
-        height: probed.height,
-        format: probed.format,
-        size: bytes.len() as u64,
-        created_at,
-    };
+    let id = ImageId::generate(Utc::now());
+    let size = bytes.len() as u64;
+    let image = Image::new(id, name, probed.format, probed.width, probed.height, size);
     // The blob first, then the record: a failure in between leaves an unreferenced file, never
     // a record without its bytes.
     let key = original_key(&caller.owner, &image.id);

@@ -3,21 +3,32 @@
 
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
+use super::presign::UploadSigner;
 use crate::domain::Format;
-use crate::store::{BlobStore, StoreError, StoreResult};
+use crate::store::{BlobStore, PresignedRequest, StoreError, StoreResult};
 
 pub struct FsBlobStore {
     root: PathBuf,
+    signer: UploadSigner,
 }
 
 impl FsBlobStore {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+    pub fn new(root: impl Into<PathBuf>, signer: UploadSigner) -> Self {
+        Self {
+            root: root.into(),
+            signer,
+        }
+    }
+
+    /// What the local server checks presigned uploads with.
+    pub fn signer(&self) -> &UploadSigner {
+        &self.signer
     }
 
     fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
@@ -70,16 +81,58 @@ impl BlobStore for FsBlobStore {
             _ => Ok(()),
         }
     }
+
+    async fn copy(&self, from: &str, to: &str, format: Format) -> StoreResult<()> {
+        let bytes = self
+            .get(from)
+            .await?
+            .ok_or_else(|| StoreError::backend(format!("cannot copy missing blob {from}")))?;
+        self.put(to, bytes, format).await
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        format: Format,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<PresignedRequest> {
+        self.path_of(key)?;
+        let expires = chrono::Utc::now() + ttl;
+        Ok(PresignedRequest {
+            url: self.signer.sign(key, format.mime_type(), size, expires),
+            headers: presigned_put_headers(format, size),
+        })
+    }
+
+    /// The local server streams downloads itself.
+    async fn presign_get(&self, _key: &str, _ttl: Duration) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// The headers a client must send with a presigned PUT: those that were signed.
+fn presigned_put_headers(format: Format, size: u64) -> Vec<(String, String)> {
+    vec![
+        ("content-type".to_owned(), format.mime_type().to_owned()),
+        ("content-length".to_owned(), size.to_string()),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn test_store(root: &Path) -> FsBlobStore {
+        std::fs::create_dir_all(root).unwrap();
+        let signer = UploadSigner::open(&root.join("secret"), "http://local").unwrap();
+        FsBlobStore::new(root, signer)
+    }
+
     #[tokio::test]
     async fn stores_reads_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = FsBlobStore::new(dir.path());
+        let blobs = test_store(dir.path());
         let key = "originals/test/acct/image_1";
         blobs
             .put(key, Bytes::from_static(b"abc"), Format::Png)
@@ -96,7 +149,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_keys_that_escape_the_root() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = FsBlobStore::new(dir.path().join("root"));
+        let blobs = test_store(&dir.path().join("root"));
         for key in ["../outside", "/etc/passwd", "a/../../b", ""] {
             assert!(blobs.get(key).await.is_err(), "{key:?}");
         }

@@ -2,6 +2,7 @@
 //! copies the local server serves itself as the stand-in for CloudFront.
 
 mod blobs;
+mod presign;
 mod sqlite;
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use blobs::FsBlobStore;
+pub use presign::{UPLOADS_PATH, UploadSigner};
 pub use sqlite::SqliteStore;
 
 use super::{BlobStore, Publisher, StoreError, StoreResult, public_key};
@@ -55,15 +57,18 @@ impl Publisher for LocalPublisher {
 /// The embedded backend's adapters over one data directory.
 pub struct LocalBackend {
     pub blobs: Arc<FsBlobStore>,
-    pub store: SqliteStore,
+    pub store: Arc<SqliteStore>,
 }
 
 impl LocalBackend {
-    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+    /// Opens the store in `data_dir`; `origin` is the local server's own address, under which
+    /// it receives presigned uploads.
+    pub fn open(data_dir: &Path, origin: &str) -> StoreResult<Self> {
         std::fs::create_dir_all(data_dir).map_err(StoreError::backend)?;
+        let signer = UploadSigner::open(&data_dir.join("upload-signing.key"), origin)?;
         Ok(Self {
-            blobs: Arc::new(FsBlobStore::new(data_dir.join("blobs"))),
-            store: SqliteStore::open(&data_dir.join("imgforge.sqlite3"))?,
+            blobs: Arc::new(FsBlobStore::new(data_dir.join("blobs"), signer)),
+            store: Arc::new(SqliteStore::open(&data_dir.join("imgforge.sqlite3"))?),
         })
     }
 }
@@ -76,14 +81,11 @@ mod tests {
     #[tokio::test]
     async fn embedded_backend_honours_the_port_contracts() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = LocalBackend::open(dir.path()).unwrap();
-        assert!(
-            crate::store::KeyStore::is_empty(&backend.store)
-                .await
-                .unwrap()
-        );
-        contract::image_index(&backend.store).await;
-        contract::key_store(&backend.store).await;
+        let backend = LocalBackend::open(dir.path(), "http://local").unwrap();
+        assert!(!backend.store.has_keys().await.unwrap());
+        contract::image_index(backend.store.as_ref()).await;
+        contract::upload_index(backend.store.as_ref()).await;
+        contract::key_store(backend.store.as_ref()).await;
         let publisher = LocalPublisher::new(Arc::clone(&backend.blobs), "http://cdn.local/");
         contract::blobs_and_publisher(backend.blobs.as_ref(), &publisher).await;
     }
@@ -91,12 +93,10 @@ mod tests {
     #[tokio::test]
     async fn records_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        contract::key_store(&LocalBackend::open(dir.path()).unwrap().store).await;
-        let reopened = LocalBackend::open(dir.path()).unwrap();
-        assert!(
-            !crate::store::KeyStore::is_empty(&reopened.store)
-                .await
-                .unwrap()
-        );
+        let backend = LocalBackend::open(dir.path(), "http://local").unwrap();
+        contract::key_store(backend.store.as_ref()).await;
+        drop(backend);
+        let reopened = LocalBackend::open(dir.path(), "http://local").unwrap();
+        assert!(reopened.store.has_keys().await.unwrap());
     }
 }

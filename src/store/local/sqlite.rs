@@ -1,4 +1,4 @@
-//! Image records and API keys in one SQLite database: ACID, embedded, nothing to install.
+//! Image records, upload reservations and API keys in one SQLite database: ACID, embedded, nothing to install.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
-use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage};
-use crate::store::{ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult};
+use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
+use crate::store::{
+    ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult, UploadIndex,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -32,11 +34,22 @@ CREATE TABLE IF NOT EXISTS images (
     lease_expires INTEGER,
     PRIMARY KEY (account, stage, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    account    TEXT NOT NULL,
+    stage      TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    format     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    error      TEXT,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (account, stage, id)
+) WITHOUT ROWID;
 ";
 
 const IMAGE_COLUMNS: &str = "id, name, url, width, height, format, size, created_at";
 
-#[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
 }
@@ -55,6 +68,18 @@ impl SqliteStore {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
+    }
+
+    /// Whether any key exists: a new store gets its first key from `imgforge serve`.
+    pub async fn has_keys(&self) -> StoreResult<bool> {
+        self.call(|connection| {
+            connection
+                .query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |row| {
+                    row.get(0)
+                })
+                .map_err(sql_error)
+        })
+        .await
     }
 
     /// Runs `work` on the connection off the async threads.
@@ -77,7 +102,10 @@ impl SqliteStore {
 
 fn sql_error(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Throttled,
+        Some(ErrorCode::ConstraintViolation) => StoreError::AlreadyExists,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(Box::new(error))
+        }
         _ => StoreError::backend(error),
     }
 }
@@ -326,13 +354,93 @@ impl KeyStore for SqliteStore {
         })
         .await
     }
+}
 
-    async fn is_empty(&self) -> StoreResult<bool> {
-        self.call(|connection| {
+#[async_trait]
+impl UploadIndex for SqliteStore {
+    async fn reserve(&self, owner: &Owner, upload: &Upload) -> StoreResult<()> {
+        let (owner, upload) = (owner.clone(), upload.clone());
+        self.call(move |connection| {
             connection
-                .query_row("SELECT NOT EXISTS (SELECT 1 FROM api_keys)", [], |row| {
-                    row.get(0)
-                })
+                .execute(
+                    "INSERT INTO uploads (account, stage, id, name, size, format, status, error, \
+                     expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        upload.id.as_str(),
+                        upload.name,
+                        i64::try_from(upload.size).map_err(StoreError::backend)?,
+                        upload.format.as_str(),
+                        upload.status.as_str(),
+                        upload.status.error(),
+                        upload.expires_at.timestamp_millis(),
+                    ],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Upload>> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.call(move |connection| {
+            let row = connection
+                .query_row(
+                    "SELECT name, size, format, status, error, expires_at FROM uploads \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3",
+                    params![owner.account, owner.stage.as_str(), id.as_str()],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, Option<String>>(4)?,
+                            row.get::<_, i64>(5)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql_error)?;
+            let Some((name, size, format, status, error, expires_ms)) = row else {
+                return Ok(None);
+            };
+            let corrupt = || StoreError::backend(format!("corrupt upload record {id}"));
+            Ok(Some(Upload {
+                id: id.clone(),
+                name,
+                size: u64::try_from(size).map_err(|_| corrupt())?,
+                format: Format::parse(&format).ok_or_else(corrupt)?,
+                status: UploadStatus::from_parts(&status, error).ok_or_else(corrupt)?,
+                expires_at: DateTime::from_timestamp_millis(expires_ms).ok_or_else(corrupt)?,
+            }))
+        })
+        .await
+    }
+
+    async fn finish_upload(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        status: &UploadStatus,
+    ) -> StoreResult<()> {
+        let (owner, id, status) = (owner.clone(), id.clone(), status.clone());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "UPDATE uploads SET status = ?4, error = ?5 \
+                     WHERE account = ?1 AND stage = ?2 AND id = ?3",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        id.as_str(),
+                        status.as_str(),
+                        status.error()
+                    ],
+                )
+                .map(drop)
                 .map_err(sql_error)
         })
         .await

@@ -1,0 +1,440 @@
+//! Image records, upload reservations and hashed API keys in one DynamoDB table keyed by `pk`/`sk`:
+//!
+//! | item   | pk                          | sk                 |
+//! |--------|-----------------------------|--------------------|
+//! | key    | `KEY#{sha256}`              | `KEY`              |
+//! | image  | `IMAGES#{account}#{stage}`  | `IMAGE#{image_id}` |
+//! | upload | `UPLOADS#{account}#{stage}` | `UPLOAD#{image_id}`|
+//!
+//! Ids sort by creation time, so listing is a Query in key order; nothing ever scans. Creates are
+//! conditional on the item being new, and changes on holding the image's lease.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::sdk_error;
+use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
+use crate::store::{
+    ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult, UploadIndex,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The attribute DynamoDB's TTL deletes items by (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    async fn get_item(&self, pk: String, sk: String) -> StoreResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.item)
+    }
+
+    /// Creates `item` unless an item with its key exists.
+    async fn put_new(&self, item: Item) -> StoreResult<()> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn images_pk(owner: &Owner) -> String {
+    format!("IMAGES#{}#{}", owner.account, owner.stage)
+}
+
+fn image_sk(id: &ImageId) -> String {
+    format!("IMAGE#{id}")
+}
+
+fn uploads_pk(owner: &Owner) -> String {
+    format!("UPLOADS#{}#{}", owner.account, owner.stage)
+}
+
+fn upload_sk(id: &ImageId) -> String {
+    format!("UPLOAD#{id}")
+}
+
+fn key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(format!("malformed item: {what}"))
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value),
+        _ => Err(corrupt(name)),
+    }
+}
+
+fn number<T: FromStr>(item: &Item, name: &str) -> StoreResult<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    }
+}
+
+fn optional_string(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
+    }
+}
+
+fn millis(item: &Item, name: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(number(item, name)?).ok_or_else(|| corrupt(name))
+}
+
+fn image_item(owner: &Owner, image: &Image) -> Item {
+    let mut item = Item::from([
+        ("pk".to_owned(), s(images_pk(owner))),
+        ("sk".to_owned(), s(image_sk(&image.id))),
+        ("id".to_owned(), s(image.id.as_str())),
+        ("name".to_owned(), s(&image.name)),
+        ("width".to_owned(), n(image.width)),
+        ("height".to_owned(), n(image.height)),
+        ("format".to_owned(), s(image.format.as_str())),
+        ("size".to_owned(), n(image.size)),
+        (
+            "created_at".to_owned(),
+            n(image.created_at.timestamp_millis()),
+        ),
+    ]);
+    if let Some(url) = &image.url {
+        item.insert("url".to_owned(), s(url));
+    }
+    item
+}
+
+fn image_from(item: &Item) -> StoreResult<Image> {
+    Ok(Image {
+        id: ImageId::parse(string(item, "id")?).ok_or_else(|| corrupt("id"))?,
+        name: string(item, "name")?.to_owned(),
+        url: optional_string(item, "url"),
+        width: number(item, "width")?,
+        height: number(item, "height")?,
+        format: Format::parse(string(item, "format")?).ok_or_else(|| corrupt("format"))?,
+        size: number(item, "size")?,
+        created_at: millis(item, "created_at")?,
+    })
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    /// An update of one image that holds only while `lease` does; the image as it is after.
+    async fn update_leased(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        lease: &Lease,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<Option<Item>> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(images_pk(owner)))
+            .key("sk", s(image_sk(id)))
+            .update_expression(update)
+            .condition_expression("lease_token = :token")
+            .expression_attribute_values(":token", s(&lease.token))
+            .return_values(ReturnValue::AllNew);
+        if update.contains("#url") {
+            request = request.expression_attribute_names("#url", "url");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(output) => Ok(output.attributes),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::LeaseLost),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+#[async_trait]
+impl ImageIndex for DynamoStore {
+    async fn insert(&self, owner: &Owner, image: &Image) -> StoreResult<()> {
+        self.put_new(image_item(owner, image)).await
+    }
+
+    async fn get(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Image>> {
+        self.get_item(images_pk(owner), image_sk(id))
+            .await?
+            .as_ref()
+            .map(image_from)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        owner: &Owner,
+        start: ListStart<'_>,
+        limit: usize,
+    ) -> StoreResult<Vec<Image>> {
+        let (condition, newest_first, cursor) = match start {
+            ListStart::Newest => ("pk = :pk", false, None),
+            ListStart::AtOrOlderThan(id) => ("pk = :pk AND sk <= :cursor", false, Some(id)),
+            ListStart::NewerThan(id) => ("pk = :pk AND sk > :cursor", true, Some(id)),
+        };
+        let mut images = Vec::with_capacity(limit);
+        let mut resume = None;
+        // A page of a Query stops at 1 MB; keep going until `limit` images or the end.
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .expression_attribute_values(":pk", s(images_pk(owner)))
+                .scan_index_forward(newest_first)
+                .consistent_read(true)
+                .limit(i32::try_from(limit - images.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(resume);
+            if let Some(id) = cursor {
+                query = query.expression_attribute_values(":cursor", s(image_sk(id)));
+            }
+            let output = query.send().await.map_err(sdk_error)?;
+            for item in output.items() {
+                images.push(image_from(item)?);
+            }
+            resume = output.last_evaluated_key;
+            if resume.is_none() || images.len() >= limit {
+                return Ok(images);
+            }
+        }
+    }
+
+    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<Locked> {
+        let now = Utc::now().timestamp_millis();
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(images_pk(owner)))
+            .key("sk", s(image_sk(id)))
+            .update_expression("SET lease_token = :token, lease_expires = :expires")
+            .condition_expression(
+                "attribute_exists(pk) AND \
+                 (attribute_not_exists(lease_token) OR lease_expires < :now)",
+            )
+            .expression_attribute_values(":token", s(&lease.token))
+            .expression_attribute_values(":expires", n(lease.expires_at.timestamp_millis()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match taken {
+            Ok(output) => {
+                let item = output.attributes.ok_or_else(|| corrupt("no attributes"))?;
+                Ok(Locked::Acquired(image_from(&item)?))
+            }
+            Err(error) if is_condition_failure(&error) => Ok(match self.get(owner, id).await? {
+                Some(_) => Locked::Busy,
+                None => Locked::Missing,
+            }),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn set_url(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        lease: &Lease,
+        url: Option<&str>,
+    ) -> StoreResult<Image> {
+        let item = match url {
+            Some(url) => {
+                self.update_leased(owner, id, lease, "SET #url = :url", vec![(":url", s(url))])
+                    .await?
+            }
+            None => {
+                self.update_leased(owner, id, lease, "REMOVE #url", vec![])
+                    .await?
+            }
+        };
+        image_from(&item.ok_or_else(|| corrupt("no attributes"))?)
+    }
+
+    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+        let released = self
+            .update_leased(
+                owner,
+                id,
+                lease,
+                "REMOVE lease_token, lease_expires",
+                vec![],
+            )
+            .await;
+        match released {
+            Ok(_) | Err(StoreError::LeaseLost) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(images_pk(owner)))
+            .key("sk", s(image_sk(id)))
+            .condition_expression("lease_token = :token")
+            .expression_attribute_values(":token", s(&lease.token))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::LeaseLost),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+#[async_trait]
+impl UploadIndex for DynamoStore {
+    async fn reserve(&self, owner: &Owner, upload: &Upload) -> StoreResult<()> {
+        let mut item = Item::from([
+            ("pk".to_owned(), s(uploads_pk(owner))),
+            ("sk".to_owned(), s(upload_sk(&upload.id))),
+            ("id".to_owned(), s(upload.id.as_str())),
+            ("name".to_owned(), s(&upload.name)),
+            ("size".to_owned(), n(upload.size)),
+            ("format".to_owned(), s(upload.format.as_str())),
+            ("status".to_owned(), s(upload.status.as_str())),
+            (TTL_ATTRIBUTE.to_owned(), n(upload.expires_at.timestamp())),
+        ]);
+        if let Some(error) = upload.status.error() {
+            item.insert("error".to_owned(), s(error));
+        }
+        self.put_new(item).await
+    }
+
+    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Upload>> {
+        let Some(item) = self.get_item(uploads_pk(owner), upload_sk(id)).await? else {
+            return Ok(None);
+        };
+        let status =
+            UploadStatus::from_parts(string(&item, "status")?, optional_string(&item, "error"))
+                .ok_or_else(|| corrupt("status"))?;
+        Ok(Some(Upload {
+            id: id.clone(),
+            name: string(&item, "name")?.to_owned(),
+            size: number(&item, "size")?,
+            format: Format::parse(string(&item, "format")?).ok_or_else(|| corrupt("format"))?,
+            status,
+            expires_at: DateTime::from_timestamp(number(&item, TTL_ATTRIBUTE)?, 0)
+                .ok_or_else(|| corrupt(TTL_ATTRIBUTE))?,
+        }))
+    }
+
+    async fn finish_upload(
+        &self,
+        owner: &Owner,
+        id: &ImageId,
+        status: &UploadStatus,
+    ) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(uploads_pk(owner)))
+            .key("sk", s(upload_sk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()));
+        request = match status.error() {
+            Some(error) => request
+                .update_expression("SET #status = :status, #error = :error")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":error", s(error)),
+            None => request
+                .update_expression("SET #status = :status REMOVE #error")
+                .expression_attribute_names("#error", "error"),
+        };
+        request.send().await.map_err(sdk_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for DynamoStore {
+    async fn find(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+        let Some(item) = self.get_item(key_pk(hash), "KEY".to_owned()).await? else {
+            return Ok(None);
+        };
+        let stage = Stage::parse(string(&item, "stage")?).ok_or_else(|| corrupt("stage"))?;
+        let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
+        Ok(Some(KeyRecord {
+            hash: hash.to_owned(),
+            owner: Owner {
+                account: string(&item, "account")?.to_owned(),
+                stage,
+            },
+            active,
+        }))
+    }
+
+    async fn insert(&self, record: &KeyRecord) -> StoreResult<()> {
+        self.put_new(Item::from([
+            ("pk".to_owned(), s(key_pk(&record.hash))),
+            ("sk".to_owned(), s("KEY")),
+            ("account".to_owned(), s(&record.owner.account)),
+            ("stage".to_owned(), s(record.owner.stage.as_str())),
+            ("active".to_owned(), AttributeValue::Bool(record.active)),
+        ]))
+        .await
+    }
+}

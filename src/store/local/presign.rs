@@ -1,0 +1,129 @@
+//! Presigned upload URLs for the embedded backend: the local server plays S3's part, accepting a
+//! PUT only with a valid, unexpired HMAC over the key, content type and size.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::store::{StoreError, StoreResult};
+
+/// The path under the local server's origin where presigned uploads are received.
+pub const UPLOADS_PATH: &str = "/uploads";
+
+pub struct UploadSigner {
+    secret: Vec<u8>,
+    origin: String,
+}
+
+impl UploadSigner {
+    /// Reads the store's signing secret, creating it on first use.
+    pub fn open(secret_file: &Path, origin: &str) -> StoreResult<Self> {
+        let secret = match std::fs::read(secret_file) {
+            Ok(secret) if secret.len() >= 32 => secret,
+            _ => {
+                let secret = rand::random::<[u8; 32]>().to_vec();
+                std::fs::write(secret_file, &secret).map_err(StoreError::backend)?;
+                secret
+            }
+        };
+        Ok(Self {
+            secret,
+            origin: origin.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn mac(&self, key: &str, content_type: &str, size: u64, expires: i64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(format!("PUT\n{key}\n{content_type}\n{size}\n{expires}").as_bytes());
+        mac
+    }
+
+    /// The URL through which `size` bytes of `content_type` may be PUT at `key` until `expires`.
+    pub fn sign(&self, key: &str, content_type: &str, size: u64, expires: DateTime<Utc>) -> String {
+        let expires = expires.timestamp();
+        let signature = hex::encode(
+            self.mac(key, content_type, size, expires)
+                .finalize()
+                .into_bytes(),
+        );
+        format!(
+            "{}/{key}?expires={expires}&signature={signature}",
+            self.origin
+        )
+    }
+
+    /// Whether a PUT of `size` bytes of `content_type` at `key` matches an unexpired signature.
+    pub fn verify(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires: i64,
+        signature: &str,
+    ) -> bool {
+        let Ok(signature) = hex::decode(signature) else {
+            return false;
+        };
+        expires >= Utc::now().timestamp()
+            && self
+                .mac(key, content_type, size, expires)
+                .verify_slice(&signature)
+                .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn parts(url: &str) -> (i64, String) {
+        let query = url.split_once('?').unwrap().1;
+        let mut expires = 0;
+        let mut signature = String::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "expires" => expires = value.parse().unwrap(),
+                "signature" => signature = value.into_owned(),
+                _ => {}
+            }
+        }
+        (expires, signature)
+    }
+
+    #[test]
+    fn accepts_exactly_what_was_signed_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = UploadSigner::open(&dir.path().join("secret"), "http://h/").unwrap();
+        let key = "uploads/test/acct/image_x";
+        let url = signer.sign(key, "image/png", 10, Utc::now() + Duration::minutes(15));
+        assert!(
+            url.starts_with("http://h/uploads/test/acct/image_x?expires="),
+            "{url}"
+        );
+        let (expires, signature) = parts(&url);
+        assert!(signer.verify(key, "image/png", 10, expires, &signature));
+        assert!(!signer.verify(key, "image/png", 11, expires, &signature));
+        assert!(!signer.verify(key, "image/jpeg", 10, expires, &signature));
+        assert!(!signer.verify(
+            "uploads/test/acct/image_y",
+            "image/png",
+            10,
+            expires,
+            &signature
+        ));
+        assert!(!signer.verify(key, "image/png", 10, expires + 1, &signature));
+
+        let reopened = UploadSigner::open(&dir.path().join("secret"), "http://h").unwrap();
+        assert!(
+            reopened.verify(key, "image/png", 10, expires, &signature),
+            "the secret persists"
+        );
+
+        let stale = signer.sign(key, "image/png", 10, Utc::now() - Duration::seconds(1));
+        let (expires, signature) = parts(&stale);
+        assert!(!signer.verify(key, "image/png", 10, expires, &signature));
+    }
+}
