@@ -1,23 +1,22 @@
 //! Handlers called directly with constructed `lambda_http` requests, over the embedded backend,
 //! including backends that fail at chosen steps.
 
-use std::collections::HashMap;
+mod support;
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use imgforge::api::auth::create_key;
-use imgforge::api::{self, routes};
 use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{Format, ImageId, Stage};
 use imgforge::imaging::fixtures;
 use imgforge::store::{
     BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
 };
-use lambda_http::http::Request as HttpRequest;
-use lambda_http::{Body, RequestExt, Response};
 use serde_json::Value;
-use std::time::Duration;
+use support::call::{Call, json, race_state_changes, upload_png};
 
 struct Harness {
     app: App,
@@ -47,122 +46,8 @@ async fn harness() -> Harness {
     }
 }
 
-const BOUNDARY: &str = "imgforge-test-boundary";
-
-fn multipart(name: Option<&str>, image: Option<&[u8]>) -> Vec<u8> {
-    let mut body = Vec::new();
-    if let Some(name) = name {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    if let Some(image) = image {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; \
-                 filename=\"photo.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(image);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-/// A request as API Gateway would deliver it for the route named `route`.
-struct Call {
-    route: &'static str,
-    key: Option<String>,
-    image_id: Option<String>,
-    query: HashMap<String, String>,
-    content_type: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Call {
-    fn new(route: &'static str, key: &str) -> Self {
-        Self {
-            route,
-            key: Some(key.to_owned()),
-            image_id: None,
-            query: HashMap::new(),
-            content_type: None,
-            body: Vec::new(),
-        }
-    }
-
-    fn image(mut self, id: &str) -> Self {
-        self.image_id = Some(id.to_owned());
-        self
-    }
-
-    fn query(mut self, name: &str, value: &str) -> Self {
-        self.query.insert(name.to_owned(), value.to_owned());
-        self
-    }
-
-    fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.content_type = Some(content_type.to_owned());
-        self.body = body;
-        self
-    }
-
-    fn upload(name: Option<&str>, image: Option<&[u8]>, key: &str) -> Self {
-        Self::new("upload-image", key).body(
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-            multipart(name, image),
-        )
-    }
-
-    async fn send(self, app: &App) -> Response<Body> {
-        let route = routes::by_name(self.route).expect("a known route");
-        let path = match &self.image_id {
-            Some(id) => route.path.replace("{image_id}", id),
-            None => route.path.to_owned(),
-        };
-        let mut builder = HttpRequest::builder()
-            .method(route.method.clone())
-            .uri(format!("https://api.example.com{path}"));
-        if let Some(key) = &self.key {
-            builder = builder.header("x-api-key", key);
-        }
-        if let Some(content_type) = &self.content_type {
-            builder = builder.header("content-type", content_type);
-        }
-        let body = if self.body.is_empty() {
-            Body::Empty
-        } else {
-            Body::Binary(self.body)
-        };
-        let parameters: HashMap<String, String> = self
-            .image_id
-            .map(|id| HashMap::from([("image_id".to_owned(), id)]))
-            .unwrap_or_default();
-        let request = builder
-            .body(body)
-            .unwrap()
-            .with_path_parameters(parameters)
-            .with_query_string_parameters(self.query);
-        api::serve(app, route.handler, request).await
-    }
-}
-
-fn json(response: &Response<Body>) -> Value {
-    serde_json::from_slice(response.body()).expect("a JSON body")
-}
-
-async fn upload_png(harness: &Harness, name: &str) -> Value {
-    let png = fixtures::encode(Format::Png, 6, 4);
-    let response = Call::upload(Some(name), Some(&png), &harness.key)
-        .send(&harness.app)
-        .await;
-    assert_eq!(response.status(), 201, "{:?}", response.body());
-    json(&response)
+async fn upload(harness: &Harness, name: &str) -> Value {
+    upload_png(&harness.app, &harness.key, name).await
 }
 
 #[tokio::test]
@@ -272,7 +157,7 @@ async fn keys_are_checked_before_anything_else() {
 #[tokio::test]
 async fn publish_and_unpublish_move_the_public_copy() {
     let harness = harness().await;
-    let image = upload_png(&harness, "public").await;
+    let image = upload(&harness, "public").await;
     let id = image["id"].as_str().unwrap();
 
     let published = Call::new("publish-image", &harness.key)
@@ -306,7 +191,7 @@ async fn publish_and_unpublish_move_the_public_copy() {
 #[tokio::test]
 async fn an_empty_json_body_is_a_bad_request_but_an_empty_object_is_fine() {
     let harness = harness().await;
-    let id = upload_png(&harness, "x").await["id"]
+    let id = upload(&harness, "x").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -347,7 +232,7 @@ async fn list_validates_take_and_from_together() {
 async fn list_links_are_absolute_urls_on_the_requested_host() {
     let harness = harness().await;
     for name in ["a", "b", "c"] {
-        upload_png(&harness, name).await;
+        upload(&harness, name).await;
     }
     let page = json(
         &Call::new("list-images", &harness.key)
@@ -367,7 +252,7 @@ async fn list_links_are_absolute_urls_on_the_requested_host() {
 #[tokio::test]
 async fn a_record_whose_original_vanished_is_a_500_that_reveals_nothing() {
     let harness = harness().await;
-    let id = upload_png(&harness, "x").await["id"]
+    let id = upload(&harness, "x").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -465,7 +350,7 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
         failing: false.into(),
     });
     harness.app.publisher = publisher.clone();
-    let id = upload_png(&harness, "x").await["id"]
+    let id = upload(&harness, "x").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -527,43 +412,5 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
 #[tokio::test]
 async fn concurrent_publish_unpublish_and_delete_end_consistent() {
     let harness = harness().await;
-    for _ in 0..10 {
-        let id = upload_png(&harness, "race").await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let calls = [
-            "publish-image",
-            "unpublish-image",
-            "publish-image",
-            "delete-image",
-        ]
-        .map(|route| Call::new(route, &harness.key).image(&id).send(&harness.app));
-        let statuses: Vec<u16> = futures_util::future::join_all(calls)
-            .await
-            .iter()
-            .map(|response| response.status().as_u16())
-            .collect();
-        assert!(
-            statuses
-                .iter()
-                .all(|status| [201, 204, 404].contains(status)),
-            "{statuses:?}"
-        );
-        let public = imgforge::store::public_key(&ImageId::parse(&id).unwrap());
-        let got = Call::new("get-image", &harness.key)
-            .image(&id)
-            .send(&harness.app)
-            .await;
-        let copy = harness.app.blobs.get(&public).await.unwrap();
-        match got.status().as_u16() {
-            404 => assert!(copy.is_none(), "a deleted image left its public copy"),
-            200 => assert_eq!(
-                json(&got)["url"].is_string(),
-                copy.is_some(),
-                "the url and the public copy disagree"
-            ),
-            other => panic!("unexpected {other}"),
-        }
-    }
+    race_state_changes(&harness.app, &harness.key).await;
 }

@@ -3,6 +3,8 @@
 //! emulator at `AWS_ENDPOINT_URL`, each server with a bucket, table and distribution of its own.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod call;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

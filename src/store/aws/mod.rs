@@ -77,6 +77,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "SlowDown",
     "ServiceUnavailable",
     "InternalServerError",
+    "TooManyInvalidationsInProgress",
 ];
 
 pub(crate) fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
