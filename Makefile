@@ -1,15 +1,17 @@
 # imgforge: `make run` serves the API locally; `make test` checks everything.
 
 CARGO ?= cargo
+VENV ?= .venv
+TOOLS := $(VENV)/.installed
 
-.PHONY: run test fmt-check clippy unit-tests
+.PHONY: run test fmt-check clippy lint test-all build deploy emulator
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
 run:
 	$(CARGO) run --release --bin imgforge -- serve
 
-## test: formatting, lints with warnings as errors, and every test
-test: fmt-check clippy unit-tests
+## test: formatting, lints (Rust and the SAM template), and every test on both backends
+test: fmt-check clippy lint test-all
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -17,5 +19,40 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit-tests:
-	$(CARGO) test --all-targets
+lint: $(TOOLS)
+	$(VENV)/bin/cfn-lint template.yaml
+
+# All tests with one emulator: the AWS tests use it, and the HTTP suite runs a second time
+# against `imgforge serve --backend aws`.
+test-all: $(TOOLS)
+	VENV=$(VENV) scripts/with-moto.sh sh -c \
+	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http'
+
+$(TOOLS): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## build: every Lambda for arm64 (cargo-lambda, with zig, from PyPI into the venv)
+build: $(VENV)/bin/cargo-lambda
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build --release --arm64
+
+$(VENV)/bin/cargo-lambda: $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+
+## deploy: build with SAM and deploy, asking for the stack's settings the first time
+deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build
+	$(VENV)/bin/sam deploy --guided
+
+$(VENV)/bin/sam: $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
+
+## emulator: serve the API over the AWS backend in a private moto_server, for trying it locally
+emulator: $(TOOLS)
+	$(CARGO) build --release --bin imgforge
+	VENV=$(VENV) scripts/with-moto.sh sh -c '\
+	  export IMGFORGE_BACKEND=aws IMGFORGE_BUCKET=imgforge-local IMGFORGE_TABLE=imgforge-local && \
+	  eval "$$(target/release/imgforge emulator init)" && \
+	  echo "API key: $$(target/release/imgforge keys create --stage test)" && \
+	  target/release/imgforge serve'

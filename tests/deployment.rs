@@ -1,0 +1,252 @@
+//! What is deployed must match what is routed: the route table, the functions in `template.yaml`,
+//! the binaries in `functions/` and `Cargo.toml`, and the sample events in `events/` all name the
+//! same endpoints; and every sample event runs through its handler as `sam local invoke` would.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use bytes::Bytes;
+use imgforge::api::{self, routes};
+use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
+use imgforge::domain::{
+    Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
+};
+use imgforge::imaging::fixtures;
+use imgforge::lambda::ingest_event;
+use imgforge::store::{original_key, upload_key};
+use serde_yaml_ng::Value as Yaml;
+
+/// The function that is not an HTTP route: S3 invokes it.
+const INGEST: &str = "ingest-upload";
+
+fn stems(dir: &str, extension: &str) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|found| found == extension))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn route_names() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = routes::ROUTES
+        .iter()
+        .map(|route| route.name.to_owned())
+        .collect();
+    names.insert(INGEST.to_owned());
+    names
+}
+
+/// A CloudFormation value with its short-form tag (`!Ref`, `!Sub`, ...) peeled off.
+fn untagged(value: &Yaml) -> &Yaml {
+    match value {
+        Yaml::Tagged(tagged) => &tagged.value,
+        other => other,
+    }
+}
+
+/// Each SAM function's binary, with the (method, path) of its HttpApi event if it has one.
+fn template_functions() -> BTreeMap<String, Option<(String, String)>> {
+    let template: Yaml =
+        serde_yaml_ng::from_str(&std::fs::read_to_string("template.yaml").unwrap()).unwrap();
+    let mut functions = BTreeMap::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let http = resource["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|event| event["Type"] == "HttpApi")
+            .map(|event| {
+                let properties = &event["Properties"];
+                assert_eq!(untagged(&properties["ApiId"]), "HttpApi");
+                (
+                    properties["Method"].as_str().unwrap().to_owned(),
+                    properties["Path"].as_str().unwrap().to_owned(),
+                )
+            });
+        assert!(
+            functions.insert(binary, http).is_none(),
+            "one function per binary"
+        );
+    }
+    functions
+}
+
+#[test]
+fn routes_template_functions_and_events_name_the_same_endpoints() {
+    let names = route_names();
+    let template = template_functions();
+    assert_eq!(
+        template.keys().cloned().collect::<BTreeSet<_>>(),
+        names,
+        "template.yaml"
+    );
+    assert_eq!(stems("functions", "rs"), names, "functions/");
+    assert_eq!(stems("events", "json"), names, "events/");
+
+    let manifest: toml::Table = std::fs::read_to_string("Cargo.toml")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bins: BTreeSet<String> = manifest["bin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|bin| bin["path"].as_str().unwrap().starts_with("functions/"))
+        .map(|bin| bin["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bins, names, "Cargo.toml's function binaries");
+
+    for route in routes::ROUTES {
+        let expected = Some((route.method.to_string(), route.path.to_owned()));
+        assert_eq!(
+            template[route.name], expected,
+            "{} in template.yaml",
+            route.name
+        );
+        let event: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("events/{}.json", route.name)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            event["routeKey"],
+            format!("{} {}", route.method, route.path),
+            "events/{}.json",
+            route.name
+        );
+    }
+    assert_eq!(template[INGEST], None, "S3 invokes {INGEST}, not the API");
+}
+
+fn load_event(name: &str) -> String {
+    std::fs::read_to_string(Path::new("events").join(format!("{name}.json"))).unwrap()
+}
+
+/// The embedded backend, holding what the sample events refer to: their key, the image they
+/// name, and the upload whose file the S3 event announces.
+async fn backend_for_events() -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        backend: BackendKind::Local,
+        data_dir: dir.path().to_owned(),
+        public_base_url: None,
+        api_base_url: None,
+        aws: AwsNames::default(),
+        limits: Limits::default(),
+    };
+    let backend = Backend::open(&config, "http://127.0.0.1:3000")
+        .await
+        .unwrap();
+    let app = App::new(&backend, &config, "http://127.0.0.1:3000");
+
+    let publish: serde_json::Value = serde_json::from_str(&load_event("publish-image")).unwrap();
+    let key = publish["headers"]["x-api-key"].as_str().unwrap();
+    let owner = Owner {
+        account: "acct_events".into(),
+        stage: Stage::Test,
+    };
+    app.keys
+        .insert(&KeyRecord {
+            hash: hash_api_key(key),
+            owner: owner.clone(),
+            active: true,
+        })
+        .await
+        .unwrap();
+
+    let id = ImageId::parse(publish["pathParameters"]["image_id"].as_str().unwrap()).unwrap();
+    let png = fixtures::encode(Format::Png, 3, 2);
+    app.blobs
+        .put(
+            &original_key(&owner, &id),
+            Bytes::from(png.clone()),
+            Format::Png,
+        )
+        .await
+        .unwrap();
+    let image = Image::new(
+        id,
+        "named in events".into(),
+        Format::Png,
+        3,
+        2,
+        png.len() as u64,
+    );
+    app.images.insert(&owner, &image).await.unwrap();
+
+    let ingest: serde_json::Value = serde_json::from_str(&load_event(INGEST)).unwrap();
+    let upload_id = ingest["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .map(|id| ImageId::parse(id).unwrap())
+        .unwrap();
+    app.uploads
+        .reserve(
+            &owner,
+            &Upload {
+                id: upload_id.clone(),
+                name: "from the S3 event".into(),
+                size: png.len() as u64,
+                format: Format::Png,
+                status: UploadStatus::Pending,
+                expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+            },
+        )
+        .await
+        .unwrap();
+    app.blobs
+        .put(
+            &upload_key(&owner, &upload_id),
+            Bytes::from(png),
+            Format::Png,
+        )
+        .await
+        .unwrap();
+    (app, dir)
+}
+
+#[tokio::test]
+async fn every_sample_event_runs_through_its_handler() {
+    let (app, _dir) = backend_for_events().await;
+    // Delete goes last: the other events name the image it removes.
+    let order = [
+        ("upload-image", 201),
+        ("list-images", 200),
+        ("get-image", 200),
+        ("download-image", 200),
+        ("publish-image", 201),
+        ("unpublish-image", 201),
+        ("create-upload", 201),
+        (INGEST, 0),
+        ("get-upload", 200),
+        ("delete-image", 204),
+    ];
+    let covered: BTreeSet<String> = order.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(covered, route_names(), "every event is run");
+
+    for (name, status) in order {
+        if name == INGEST {
+            let event = serde_json::from_str(&load_event(name)).unwrap();
+            ingest_event(&app, event).await.unwrap();
+            continue;
+        }
+        let request = lambda_http::request::from_str(&load_event(name)).unwrap();
+        let route = routes::by_name(name).unwrap();
+        let response = api::serve(&app, route.handler, request).await;
+        assert_eq!(response.status(), status, "{name}: {:?}", response.body());
+        if name == "get-upload" {
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(body["status"], "ready", "the S3 event was ingested: {body}");
+        }
+    }
+}
