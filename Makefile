@@ -7,8 +7,9 @@ TOOLS := $(VENV)/.installed
 .PHONY: run test fmt-check clippy lint test-all build deploy emulator
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
+# (built without the AWS backend, which the embedded store does not need: a much shorter build)
 run:
-	$(CARGO) run --release --bin imgforge -- serve
+	$(CARGO) run --release --no-default-features --bin imgforge -- serve
 
 ## test: formatting, lints (Rust and the SAM template), and every test on both backends
 test: fmt-check clippy lint test-all
@@ -18,6 +19,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --bin imgforge -- -D warnings
 
 lint: $(TOOLS)
 	$(VENV)/bin/cfn-lint template.yaml

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "aws")]
 use crate::store::aws::{AwsBackend, AwsResources, sdk_config};
 use crate::store::local::{LocalBackend, LocalPublisher};
 use crate::store::{BlobStore, ImageIndex, KeyStore, Publisher, StoreError, UploadIndex};
@@ -55,6 +56,7 @@ pub struct AwsNames {
 
 impl AwsNames {
     /// The bucket and table an emulator is to create (the distribution is made there).
+    #[cfg(feature = "aws")]
     pub fn resources_for_emulator(&self) -> Result<(String, String), ConfigError> {
         Ok((
             self.bucket
@@ -66,6 +68,7 @@ impl AwsNames {
         ))
     }
 
+    #[cfg(feature = "aws")]
     pub fn resources(&self) -> Result<AwsResources, ConfigError> {
         let required = |value: &Option<String>, variable: &'static str| {
             value.clone().ok_or(ConfigError::Missing(variable))
@@ -105,6 +108,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error("{0} must be set for the AWS backend")]
     Missing(&'static str),
+    #[error("this imgforge was built without the {0} feature")]
+    NotBuiltIn(&'static str),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
 }
@@ -112,6 +117,7 @@ pub enum ConfigError {
 /// The adapters behind the ports, of one family or the other.
 pub enum Backend {
     Local(LocalBackend),
+    #[cfg(feature = "aws")]
     Aws(AwsBackend),
 }
 
@@ -124,10 +130,14 @@ impl Backend {
                 &config.data_dir,
                 local_origin,
             )?)),
+            #[cfg(feature = "aws")]
             BackendKind::Aws => Self::open_aws(&config.aws).await,
+            #[cfg(not(feature = "aws"))]
+            BackendKind::Aws => Err(ConfigError::NotBuiltIn("aws")),
         }
     }
 
+    #[cfg(feature = "aws")]
     pub async fn open_aws(names: &AwsNames) -> Result<Self, ConfigError> {
         let resources = names.resources()?;
         Ok(Self::Aws(AwsBackend::new(&sdk_config().await, &resources)))
@@ -166,6 +176,7 @@ impl App {
                     api_base_url,
                 }
             }
+            #[cfg(feature = "aws")]
             Backend::Aws(aws) => Self {
                 blobs: aws.blobs.clone(),
                 images: aws.store.clone(),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod domain;
 pub mod imaging;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod server;
 pub mod store;

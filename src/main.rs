@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use imgforge::api::auth::create_key;
-use imgforge::app::{App, AwsNames, Backend, Config};
+#[cfg(feature = "aws")]
+use imgforge::app::AwsNames;
+use imgforge::app::{App, Backend, Config};
 use imgforge::domain::{Stage, new_account_id, valid_account_id};
 use imgforge::server;
+#[cfg(feature = "aws")]
 use imgforge::store::aws::{emulator, sdk_config};
 use tracing_subscriber::EnvFilter;
 
@@ -39,12 +42,14 @@ enum Command {
         command: KeysCommand,
     },
     /// Work with a local AWS emulator (moto).
+    #[cfg(feature = "aws")]
     Emulator {
         #[command(subcommand)]
         command: EmulatorCommand,
     },
 }
 
+#[cfg(feature = "aws")]
 #[derive(Subcommand)]
 enum EmulatorCommand {
     /// Create the bucket, table and distribution the environment names, in the emulator at
@@ -136,6 +141,7 @@ async fn run(command: Command) -> CliResult {
             println!("{key}");
             Ok(())
         }
+        #[cfg(feature = "aws")]
         Command::Emulator {
             command: EmulatorCommand::Init { names },
         } => {
@@ -163,6 +169,7 @@ async fn serve(addr: SocketAddr, config: Config) -> CliResult {
             }
             Some(Arc::clone(&local.blobs))
         }
+        #[cfg(feature = "aws")]
         Backend::Aws(_) => None,
     };
     println!("imgforge is serving the API at {origin}");

@@ -1,5 +1,6 @@
 //! The ports the handlers depend on, and their adapters. Handlers never name an adapter.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 #[doc(hidden)]
 pub mod contract;
