@@ -478,3 +478,72 @@ fn keys_create_prints_only_the_key() {
         "{printed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_direct_upload_goes_through_its_presigned_url() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_direct"));
+    let jpeg = fixtures::encode(Format::Jpeg, 40, 30);
+    let reserve = |size: usize| {
+        client.post("/v1/uploads").json(&serde_json::json!({
+            "name": "direct", "size": size, "content_type": "image/jpeg"
+        }))
+    };
+    let (status, created) = status_json(reserve(jpeg.len())).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["image_id"].as_str().unwrap().to_owned();
+    let url = created["upload_url"].as_str().unwrap().to_owned();
+    let (status, body) = status_json(reserve(30 * 1024 * 1024)).await;
+    assert_error(status, &body, 422, "validation-error");
+    let unknown = "/v1/uploads/image_00000000000000000000000000";
+    let (status, body) = status_json(client.get(unknown)).await;
+    assert_error(status, &body, 404, "not-found");
+    let put = |body: Vec<u8>, content_type: &str| {
+        reqwest::Client::new()
+            .put(&url)
+            .header("content-type", content_type)
+            .body(body)
+    };
+
+    if !aws_backend() {
+        // The local stand-in for S3 checks what the URL was signed for.
+        let mut longer = jpeg.clone();
+        longer.push(0);
+        assert_eq!(
+            put(longer, "image/jpeg").send().await.unwrap().status(),
+            403
+        );
+        assert_eq!(
+            put(jpeg.clone(), "image/png")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+    }
+    assert_eq!(
+        put(jpeg.clone(), "image/jpeg")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let (status, state) = status_json(client.get(&format!("/v1/uploads/{id}"))).await;
+    assert_eq!(status, 200);
+    if aws_backend() {
+        // On AWS the S3 event ingests the file; the emulator sends no events.
+        assert_eq!(state["status"], "pending", "{state}");
+        return;
+    }
+    assert_eq!(state["status"], "ready", "{state}");
+    assert_eq!(state["image"]["id"], id.as_str());
+    let download = client
+        .get(&format!("/v1/images/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.bytes().await.unwrap(), jpeg);
+}
