@@ -15,7 +15,7 @@ use imgforge::lambda::ingest_event;
 use imgforge::store::aws::{AwsBackend, emulator, s3_client, sdk_config};
 use imgforge::store::{contract, original_key, public_key};
 use serde_json::Value;
-use support::call::{Call, json, race_state_changes, upload_png};
+use support::call::{Call, json, race_state_changes, uploaded_id};
 use support::emulator_endpoint;
 
 const ACCOUNT: &str = "acct_aws";
@@ -111,10 +111,7 @@ async fn adapters_honour_the_port_contracts() {
 async fn publishing_copies_with_type_and_cache_control_and_unpublishing_invalidates() {
     let stack = stack().await;
     let (app, key) = (&stack.app, stack.key.as_str());
-    let id = upload_png(app, key, "cdn").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = uploaded_id(app, key, "cdn").await;
     let image_id = ImageId::parse(&id).unwrap();
     let s3 = s3_client(&stack.sdk);
     let head = || {
@@ -189,10 +186,7 @@ async fn publishing_copies_with_type_and_cache_control_and_unpublishing_invalida
 async fn delete_leaves_no_object_and_no_record() {
     let stack = stack().await;
     let (app, key) = (&stack.app, stack.key.as_str());
-    let id = upload_png(app, key, "gone").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = uploaded_id(app, key, "gone").await;
     Call::new("publish-image", key).image(&id).send(app).await;
     assert_eq!(stack.objects().await.len(), 2, "original and public copy");
 

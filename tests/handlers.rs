@@ -16,7 +16,7 @@ use imgforge::store::{
     BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
 };
 use serde_json::Value;
-use support::call::{Call, json, race_state_changes, upload_png};
+use support::call::{Call, json, race_state_changes, upload_png, uploaded_id};
 
 struct Harness {
     app: App,
@@ -191,10 +191,7 @@ async fn publish_and_unpublish_move_the_public_copy() {
 #[tokio::test]
 async fn an_empty_json_body_is_a_bad_request_but_an_empty_object_is_fine() {
     let harness = harness().await;
-    let id = upload(&harness, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = uploaded_id(&harness.app, &harness.key, "x").await;
     let empty = Call::new("publish-image", &harness.key)
         .image(&id)
         .body("application/json", Vec::new());
@@ -252,10 +249,7 @@ async fn list_links_are_absolute_urls_on_the_requested_host() {
 #[tokio::test]
 async fn a_record_whose_original_vanished_is_a_500_that_reveals_nothing() {
     let harness = harness().await;
-    let id = upload(&harness, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = uploaded_id(&harness.app, &harness.key, "x").await;
     let owner = imgforge::domain::Owner {
         account: "acct_handlers".into(),
         stage: Stage::Test,
@@ -350,10 +344,7 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
         failing: false.into(),
     });
     harness.app.publisher = publisher.clone();
-    let id = upload(&harness, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = uploaded_id(&harness.app, &harness.key, "x").await;
     let public = imgforge::store::public_key(&ImageId::parse(&id).unwrap());
     let get = || Call::new("get-image", &harness.key).image(&id);
     let set_failing = |on: bool| {

@@ -128,15 +128,18 @@ pub async fn upload_png(app: &App, key: &str, name: &str) -> Value {
     json(&response)
 }
 
+/// Uploads a small PNG through the handler and returns its id.
+pub async fn uploaded_id(app: &App, key: &str, name: &str) -> String {
+    let image = upload_png(app, key, name).await;
+    image["id"].as_str().expect("an id").to_owned()
+}
+
 /// Publish, unpublish, publish and delete of one image at once, ten times over: every outcome
 /// must leave the record and the public copy in agreement (a URL exactly when a copy exists, no
 /// copy once deleted).
 pub async fn race_state_changes(app: &App, key: &str) {
     for _ in 0..10 {
-        let id = upload_png(app, key, "race").await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = uploaded_id(app, key, "race").await;
         let calls = [
             "publish-image",
             "unpublish-image",
