@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 TOOLS := $(VENV)/.installed
 
-.PHONY: run test fmt-check clippy lint test-all build deploy emulator
+.PHONY: run test fmt-check clippy lint test-all build deploy emulator bench
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
 # (built without the AWS backend, which the embedded store does not need: a much shorter build)
@@ -28,7 +28,7 @@ lint: $(TOOLS)
 # against `imgforge serve --backend aws`.
 test-all: $(TOOLS)
 	VENV=$(VENV) scripts/with-moto.sh sh -c \
-	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http'
+	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations'
 
 $(TOOLS): requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -49,6 +49,10 @@ deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda
 
 $(VENV)/bin/sam: $(TOOLS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
+
+## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
+bench:
+	scripts/bench.sh
 
 ## emulator: serve the API over the AWS backend in a private moto_server, for trying it locally
 emulator: $(TOOLS)

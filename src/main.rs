@@ -1,16 +1,22 @@
 //! `imgforge`: serve the API locally, and manage API keys.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use imgforge::api::auth::create_key;
+use imgforge::api::handlers::imaging_error;
+use imgforge::api::operations::{self, Kind, Parsed};
 #[cfg(feature = "aws")]
 use imgforge::app::AwsNames;
-use imgforge::app::{App, Backend, Config};
+use imgforge::app::{App, Backend, Config, Limits};
+use imgforge::domain::ApiError;
 use imgforge::domain::{Stage, new_account_id, valid_account_id};
+use imgforge::imaging::{Operation, probe, transform};
 use imgforge::server;
 #[cfg(feature = "aws")]
 use imgforge::store::aws::{emulator, sdk_config};
@@ -35,6 +41,20 @@ enum Command {
         addr: SocketAddr,
         #[command(flatten)]
         config: Config,
+    },
+    /// Apply a transformation to a local file, with the same engine and checks as the API.
+    Transform {
+        operation: Kind,
+        /// The parameters as the API takes them, e.g. '{"width": 800}'.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// For watermark: the file that each watermark id stands for.
+        #[arg(long = "watermark", value_name = "IMAGE_ID=PATH")]
+        watermarks: Vec<String>,
+        #[command(flatten)]
+        limits: Limits,
+        input: PathBuf,
+        output: PathBuf,
     },
     /// Manage API keys.
     Keys {
@@ -120,6 +140,14 @@ type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 async fn run(command: Command) -> CliResult {
     match command {
         Command::Serve { addr, config } => serve(addr, config).await,
+        Command::Transform {
+            operation,
+            params,
+            watermarks,
+            limits,
+            input,
+            output,
+        } => transform_file(operation, &params, &watermarks, &limits, &input, &output),
         Command::Keys {
             command:
                 KeysCommand::Create {
@@ -151,6 +179,65 @@ async fn run(command: Command) -> CliResult {
             println!("export IMGFORGE_CDN_DOMAIN={}", distribution.domain);
             Ok(())
         }
+    }
+}
+
+/// `imgforge transform`: prints the new image's format, size and byte count as JSON.
+fn transform_file(
+    kind: Kind,
+    params: &str,
+    watermarks: &[String],
+    limits: &Limits,
+    input: &Path,
+    output: &Path,
+) -> CliResult {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+    };
+    let bytes = read(input)?;
+    let source = probe(&bytes, limits.max_pixels).map_err(|error| format!("the input {error}"))?;
+    let body = match serde_json::from_str(params) {
+        Ok(serde_json::Value::Object(body)) => body,
+        _ => return Err("--params must be a JSON object".into()),
+    };
+    let request = operations::parse(kind, body, (source.width, source.height))
+        .map_err(|error| describe(&error))?;
+    let operation = match request.parsed {
+        Parsed::Operation(operation) => operation,
+        Parsed::Watermark(placements) => {
+            let files: HashMap<&str, &str> = watermarks
+                .iter()
+                .filter_map(|pair| pair.split_once('='))
+                .collect();
+            let mut resolved = Vec::new();
+            for placement in placements {
+                let path = files
+                    .get(placement.id.as_str())
+                    .ok_or_else(|| format!("no --watermark {}=PATH was given", placement.id))?;
+                resolved.push(placement.with_image(read(Path::new(path))?.into()));
+            }
+            Operation::Watermark(resolved)
+        }
+    };
+    let result = transform(&bytes, &operation, limits.max_pixels)
+        .map_err(|error| describe(&imaging_error(error)))?;
+    std::fs::write(output, &result.bytes)
+        .map_err(|error| format!("cannot write {}: {error}", output.display()))?;
+    let summary = serde_json::json!({
+        "format": result.format,
+        "width": result.width,
+        "height": result.height,
+        "size": result.bytes.len(),
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+/// An API error as a command-line message: its problems, one per line.
+fn describe(error: &ApiError) -> String {
+    match error {
+        ApiError::Validation(problems) => problems.join("\n"),
+        other => other.to_string(),
     }
 }
 

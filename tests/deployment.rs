@@ -162,25 +162,27 @@ async fn backend_for_events() -> (App, tempfile::TempDir) {
         .await
         .unwrap();
 
-    let id = ImageId::parse(publish["pathParameters"]["image_id"].as_str().unwrap()).unwrap();
+    // The image the events name, and the one the watermark event lays over it.
     let png = fixtures::encode(Format::Png, 3, 2);
-    app.blobs
-        .put(
-            &original_key(&owner, &id),
-            Bytes::from(png.clone()),
-            Format::Png,
-        )
-        .await
-        .unwrap();
-    let image = Image::new(
-        id,
-        "named in events".into(),
-        Format::Png,
-        3,
-        2,
-        png.len() as u64,
-    );
-    app.images.insert(&owner, &image).await.unwrap();
+    let watermark: serde_json::Value =
+        serde_json::from_str(&load_event("watermark-image")).unwrap();
+    let watermark_body: serde_json::Value =
+        serde_json::from_str(watermark["body"].as_str().unwrap()).unwrap();
+    let ids = [
+        &publish["pathParameters"]["image_id"],
+        &watermark_body["watermarks"][0]["id"],
+    ];
+    for id in ids {
+        let id = ImageId::parse(id.as_str().unwrap()).unwrap();
+        let key = original_key(&owner, &id);
+        app.blobs
+            .put(&key, Bytes::from(png.clone()), Format::Png)
+            .await
+            .unwrap();
+        let size = png.len() as u64;
+        let image = Image::new(id, "named in events".into(), Format::Png, 3, 2, size);
+        app.images.insert(&owner, &image).await.unwrap();
+    }
 
     let ingest: serde_json::Value = serde_json::from_str(&load_event(INGEST)).unwrap();
     let upload_id = ingest["Records"][0]["s3"]["object"]["key"]
@@ -226,6 +228,14 @@ async fn every_sample_event_runs_through_its_handler() {
         ("download-image", 200),
         ("publish-image", 201),
         ("unpublish-image", 201),
+        ("resize-image", 201),
+        ("crop-image", 201),
+        ("convert-image", 201),
+        ("rotate-image", 201),
+        ("mirror-image", 201),
+        ("blur-image", 201),
+        ("modulate-image", 201),
+        ("watermark-image", 201),
         ("create-upload", 201),
         (INGEST, 0),
         ("get-upload", 200),

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod handlers;
 mod input;
+pub mod operations;
 pub mod output;
 pub mod routes;
 mod validate;

@@ -17,62 +17,39 @@ pub struct Route {
     pub handler: Handler,
 }
 
-pub static ROUTES: &[Route] = &[
-    Route {
-        name: "upload-image",
-        method: Method::POST,
-        path: "/v1/images/upload",
-        handler: |app, caller, request| Box::pin(handlers::upload_image(app, caller, request)),
-    },
-    Route {
-        name: "list-images",
-        method: Method::GET,
-        path: "/v1/images",
-        handler: |app, caller, request| Box::pin(handlers::list_images(app, caller, request)),
-    },
-    Route {
-        name: "get-image",
-        method: Method::GET,
-        path: "/v1/images/{image_id}",
-        handler: |app, caller, request| Box::pin(handlers::get_image(app, caller, request)),
-    },
-    Route {
-        name: "download-image",
-        method: Method::GET,
-        path: "/v1/images/{image_id}/download",
-        handler: |app, caller, request| Box::pin(handlers::download_image(app, caller, request)),
-    },
-    Route {
-        name: "delete-image",
-        method: Method::DELETE,
-        path: "/v1/images/{image_id}",
-        handler: |app, caller, request| Box::pin(handlers::delete_image(app, caller, request)),
-    },
-    Route {
-        name: "publish-image",
-        method: Method::POST,
-        path: "/v1/images/{image_id}/publish",
-        handler: |app, caller, request| Box::pin(handlers::publish_image(app, caller, request)),
-    },
-    Route {
-        name: "unpublish-image",
-        method: Method::POST,
-        path: "/v1/images/{image_id}/unpublish",
-        handler: |app, caller, request| Box::pin(handlers::unpublish_image(app, caller, request)),
-    },
-    Route {
-        name: "create-upload",
-        method: Method::POST,
-        path: "/v1/uploads",
-        handler: |app, caller, request| Box::pin(handlers::create_upload(app, caller, request)),
-    },
-    Route {
-        name: "get-upload",
-        method: Method::GET,
-        path: "/v1/uploads/{image_id}",
-        handler: |app, caller, request| Box::pin(handlers::get_upload(app, caller, request)),
-    },
-];
+/// One line per endpoint: name, method, path (API Gateway syntax), handler.
+macro_rules! routes {
+    ($($name:literal $method:ident $path:literal => $handler:ident),* $(,)?) => {
+        pub static ROUTES: &[Route] = &[$(
+            Route {
+                name: $name,
+                method: Method::$method,
+                path: $path,
+                handler: |app, caller, request| Box::pin(handlers::$handler(app, caller, request)),
+            },
+        )*];
+    };
+}
+
+routes! {
+    "upload-image" POST "/v1/images/upload" => upload_image,
+    "list-images" GET "/v1/images" => list_images,
+    "get-image" GET "/v1/images/{image_id}" => get_image,
+    "download-image" GET "/v1/images/{image_id}/download" => download_image,
+    "delete-image" DELETE "/v1/images/{image_id}" => delete_image,
+    "publish-image" POST "/v1/images/{image_id}/publish" => publish_image,
+    "unpublish-image" POST "/v1/images/{image_id}/unpublish" => unpublish_image,
+    "resize-image" POST "/v1/images/{image_id}/resize" => resize_image,
+    "crop-image" POST "/v1/images/{image_id}/crop" => crop_image,
+    "convert-image" POST "/v1/images/{image_id}/convert" => convert_image,
+    "rotate-image" POST "/v1/images/{image_id}/rotate" => rotate_image,
+    "mirror-image" POST "/v1/images/{image_id}/mirror" => mirror_image,
+    "blur-image" POST "/v1/images/{image_id}/blur" => blur_image,
+    "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image,
+    "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image,
+    "create-upload" POST "/v1/uploads" => create_upload,
+    "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
+}
 
 pub fn by_name(name: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|route| route.name == name)

@@ -77,6 +77,81 @@ impl Fields {
         }
     }
 
+    /// Any number within `range`.
+    pub fn number(
+        &mut self,
+        field: &str,
+        range: RangeInclusive<f64>,
+        required: bool,
+    ) -> Option<f64> {
+        let value = self.value(field, required)?;
+        match value.as_f64().filter(|number| range.contains(number)) {
+            Some(number) => Some(number),
+            None => self.problem(format!(
+                "{field} must be a number between {} and {}",
+                range.start(),
+                range.end()
+            )),
+        }
+    }
+
+    /// Any number at all.
+    pub fn any_number(&mut self, field: &str, required: bool) -> Option<f64> {
+        let value = self.value(field, required)?;
+        match value.as_f64() {
+            Some(number) => Some(number),
+            None => self.problem(format!("{field} must be a number")),
+        }
+    }
+
+    /// An array of objects, each checked by `item` with its own fields (named `field[i].x`).
+    pub fn objects<T>(
+        &mut self,
+        field: &str,
+        count: RangeInclusive<usize>,
+        mut item: impl FnMut(&mut Fields) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let value = self.value(field, true)?;
+        let Some(array) = value
+            .as_array()
+            .filter(|array| count.contains(&array.len()))
+        else {
+            return self.problem(format!(
+                "{field} must be an array of {} to {} objects",
+                count.start(),
+                count.end()
+            ));
+        };
+        let mut items = Vec::with_capacity(array.len());
+        for (index, element) in array.iter().enumerate() {
+            let Some(object) = element.as_object() else {
+                self.problems
+                    .push(format!("{field}[{index}] must be an object"));
+                continue;
+            };
+            let mut fields = Fields::new(object.clone());
+            let parsed = item(&mut fields);
+            let prefix = format!("{field}[{index}].");
+            self.problems.extend(
+                fields
+                    .problems
+                    .into_iter()
+                    .map(|problem| format!("{prefix}{problem}")),
+            );
+            items.extend(parsed);
+        }
+        Some(items)
+    }
+
+    /// Adds a problem found by the caller, such as one relating two fields.
+    pub fn reject(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
     /// One of `choices`, exactly.
     pub fn choice(&mut self, field: &str, choices: &[&str], required: bool) -> Option<String> {
         let value = self.value(field, required)?;

@@ -59,3 +59,32 @@ pub fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// A `width`×`height` CMYK JPEG of one ink mix (each 0–255, 255 full ink), stored inverted
+/// with an Adobe marker, as Photoshop and libjpeg write them.
+pub fn cmyk_jpeg(width: u32, height: u32, ink: [u8; 4]) -> Vec<u8> {
+    let stored = ink.map(|value| 255 - value);
+    let samples: Vec<u8> = (0..width * height).flat_map(|_| stored).collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    compress.set_size(width as usize, height as usize);
+    compress.set_quality(95.0);
+    let mut started = compress.start_compress(Vec::new()).expect("compressing");
+    started.write_scanlines(&samples).expect("writing");
+    started.finish().expect("finishing")
+}
+
+/// A PNG of one RGB colour, tagged with the Display P3 ICC profile.
+pub fn display_p3_png(rgb: [u8; 3]) -> Vec<u8> {
+    use image::ImageEncoder;
+    let icc = moxcms::ColorProfile::new_display_p3()
+        .encode()
+        .expect("a profile");
+    let pixels: Vec<u8> = (0..16).flat_map(|_| rgb).collect();
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut out);
+    encoder.set_icc_profile(icc).expect("PNG takes profiles");
+    encoder
+        .write_image(&pixels, 4, 4, image::ExtendedColorType::Rgb8)
+        .expect("encoding");
+    out
+}

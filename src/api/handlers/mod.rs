@@ -2,11 +2,16 @@
 
 mod access;
 mod publishing;
+mod transform;
 mod upload;
 mod uploads;
 
 pub use access::{download_image, get_image, list_images};
 pub use publishing::{delete_image, publish_image, unpublish_image};
+pub use transform::{
+    blur_image, convert_image, crop_image, imaging_error, mirror_image, modulate_image,
+    resize_image, rotate_image, watermark_image,
+};
 pub use upload::upload_image;
 pub use uploads::{Ingested, create_upload, get_upload, ingest_upload};
 

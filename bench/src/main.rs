@@ -1,0 +1,188 @@
+//! `make bench`: every operation timed in-process, imgforge and sharp (libvips) side by side on
+//! the same photographs, each in a process of its own so that peak memory is its own too.
+//!
+//! `cargo run --release -- CACHE_DIR` (from bench/) prints a Markdown table; `CACHE_DIR` holds
+//! `photo.jpg`, `photo.png` and `photo.webp` (see scripts/bench.sh) and `bench/` holds sharp.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use imgforge::api::operations::{self, Kind, Parsed};
+use imgforge::domain::Format;
+use imgforge::imaging::{Operation, probe, transform};
+use serde_json::{Value, json};
+
+const ITERATIONS: usize = 7;
+const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+/// Stands for the logo in the watermark requests; the worker substitutes the file.
+const LOGO_ID: &str = "image_000000000000000000000000";
+
+/// Each benchmarked operation: its name (shared with bench/sharp.js), kind and API parameters.
+fn operations(input: Format) -> Vec<(&'static str, Kind, Value)> {
+    let convert = match input {
+        Format::Jpeg => ("convert to webp", json!({"format": "webp"})),
+        Format::Png => ("convert to jpeg", json!({"format": "jpeg"})),
+        Format::Webp => ("convert to png", json!({"format": "png"})),
+    };
+    vec![
+        ("resize 800w", Kind::Resize, json!({"width": 800})),
+        (
+            "crop 1000x800",
+            Kind::Crop,
+            json!({"x1": 100, "y1": 100, "x2": 1100, "y2": 900}),
+        ),
+        (convert.0, Kind::Convert, convert.1),
+        ("rotate 90", Kind::Rotate, json!({"angle": 90})),
+        ("rotate 30", Kind::Rotate, json!({"angle": 30})),
+        ("mirror", Kind::Mirror, json!({"mode": "horizontal"})),
+        ("blur 20", Kind::Blur, json!({"sigma": 20})),
+        (
+            "modulate",
+            Kind::Modulate,
+            json!({"brightness": 20, "saturation": 30}),
+        ),
+        (
+            "watermark",
+            Kind::Watermark,
+            json!({"watermarks": [{"id": LOGO_ID, "left": 100, "top": 100}]}),
+        ),
+        (
+            "watermark tiled",
+            Kind::Watermark,
+            json!({"watermarks": [{"id": LOGO_ID, "repetition_mode": "repeat"}]}),
+        ),
+    ]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [flag, job] if flag == "--worker" => worker(&serde_json::from_str(job).expect("a job")),
+        [cache] => compare(Path::new(cache)),
+        _ => panic!("usage: compare CACHE_DIR"),
+    }
+}
+
+/// The peak resident memory of this process so far, in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn worker(job: &Value) {
+    let input = std::fs::read(job["input"].as_str().unwrap()).unwrap();
+    let logo = std::fs::read(job["logo"].as_str().unwrap()).unwrap();
+    let kind = Kind::parse(job["kind"].as_str().unwrap()).unwrap();
+    let source = probe(&input, MAX_PIXELS).unwrap();
+    let params = job["params"].as_object().unwrap().clone();
+    let request = operations::parse(kind, params, (source.width, source.height)).unwrap();
+    let operation = match request.parsed {
+        Parsed::Operation(operation) => operation,
+        Parsed::Watermark(placements) => Operation::Watermark(
+            placements
+                .iter()
+                .map(|placement| placement.with_image(logo.clone().into()))
+                .collect(),
+        ),
+    };
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for run in 0..=ITERATIONS {
+        let start = Instant::now();
+        let output = transform(&input, &operation, MAX_PIXELS).unwrap();
+        let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+        bytes = output.bytes.len();
+        if run > 0 {
+            times.push(elapsed); // the first run warms up
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let result =
+        json!({"median_ms": times[times.len() / 2], "bytes": bytes, "peak_rss_kb": peak_rss_kb()});
+    println!("{result}");
+}
+
+fn run(mut command: Command) -> Value {
+    let output = command.output().expect("starting a benchmark process");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON result")
+}
+
+/// A 400×400 logo with a soft alpha edge, for the watermark runs.
+fn write_logo(path: &Path) {
+    let logo = image::RgbaImage::from_fn(400, 400, |x, y| {
+        let distance = ((x as f32 - 200.0).hypot(y as f32 - 200.0) / 200.0).min(1.0);
+        image::Rgba([
+            255,
+            (x / 2) as u8,
+            (y / 2) as u8,
+            ((1.0 - distance) * 255.0) as u8,
+        ])
+    });
+    logo.save(path).expect("writing the logo");
+}
+
+fn compare(cache: &Path) {
+    let logo = cache.join("logo.png");
+    write_logo(&logo);
+    let me = std::env::current_exe().expect("the benchmark's own path");
+    println!(
+        "| input | operation | imgforge ms | sharp ms | ratio | imgforge bytes | sharp bytes | imgforge peak MiB | sharp peak MiB |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (file, format) in [
+        ("photo.jpg", Format::Jpeg),
+        ("photo.png", Format::Png),
+        ("photo.webp", Format::Webp),
+    ] {
+        let input: PathBuf = cache.join(file);
+        let source = probe(&std::fs::read(&input).unwrap(), MAX_PIXELS).unwrap();
+        let label = format!(
+            "{} {}×{}",
+            format.as_str().to_uppercase(),
+            source.width,
+            source.height
+        );
+        for (name, kind, params) in operations(format) {
+            let job = json!({
+                "op": name,
+                "kind": kind.as_str(),
+                "params": params,
+                "input": input,
+                "logo": logo,
+                "iterations": ITERATIONS,
+            });
+            let mut ours = Command::new(&me);
+            ours.arg("--worker").arg(job.to_string());
+            let ours = run(ours);
+            let mut theirs = Command::new("node");
+            theirs.arg("sharp.js").arg(job.to_string());
+            let theirs = run(theirs);
+            let (ours_ms, theirs_ms) = (
+                ours["median_ms"].as_f64().unwrap(),
+                theirs["median_ms"].as_f64().unwrap(),
+            );
+            let mib = |result: &Value| result["peak_rss_kb"].as_f64().unwrap() / 1024.0;
+            println!(
+                "| {label} | {name} | {ours_ms:.1} | {theirs_ms:.1} | {:.2} | {} | {} | {:.0} | {:.0} |",
+                ours_ms / theirs_ms,
+                ours["bytes"],
+                theirs["bytes"],
+                mib(&ours),
+                mib(&theirs),
+            );
+        }
+    }
+}

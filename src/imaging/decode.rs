@@ -1,0 +1,399 @@
+//! Decoding any accepted file into 8-bit sRGB pixels the right way up: JPEG through libjpeg
+//! (mozjpeg, SIMD) with DCT-domain downscaling and early stop, PNG through the `png` crate (16-bit,
+//! palette and grey included), WebP through libwebp. EXIF orientation and ICC profiles are applied
+//! here, so every operation sees the image as it is meant to be seen.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, RgbImage, RgbaImage};
+use mozjpeg::{ColorSpace, Decompress, Marker};
+
+use super::geometry::Rect;
+use super::profile::{cmyk_to_srgb, jpeg_icc_profile, to_srgb};
+use super::{ImagingError, probe};
+use crate::domain::Format;
+
+/// What the caller will do with the pixels, so the decoder can skip work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeHint {
+    /// The image will be reduced to fit these dimensions (as displayed): the decoder may return
+    /// any size at least this large.
+    pub shrink_to: Option<(u32, u32)>,
+    /// Only this region (as displayed) is wanted; the decoder returns exactly it.
+    pub region: Option<Rect>,
+}
+
+/// The decoded image: only `ImageRgb8` or `ImageRgba8`, in sRGB, oriented for display.
+pub struct Decoded {
+    pub image: DynamicImage,
+    pub format: Format,
+}
+
+pub fn decode(bytes: &[u8], max_pixels: u64, hint: DecodeHint) -> Result<Decoded, ImagingError> {
+    let probed = probe(bytes, max_pixels)?;
+    let corrupt = |error: &dyn std::fmt::Display| ImagingError::Corrupt(error.to_string());
+    let (image, region_done) = match probed.format {
+        Format::Jpeg => decode_jpeg(bytes, hint)?,
+        Format::Png => (
+            decode_with_image_crate(bytes, image::ImageFormat::Png)?,
+            false,
+        ),
+        Format::Webp => (decode_webp(bytes).map_err(|error| corrupt(&error))?, false),
+    };
+    let image = match (hint.region, region_done) {
+        (Some(region), false) => region.crop(&image)?,
+        _ => image,
+    };
+    Ok(Decoded {
+        image,
+        format: probed.format,
+    })
+}
+
+/// 8-bit RGB(A), whatever the source's sample type.
+fn normalize(image: DynamicImage) -> DynamicImage {
+    match image {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => image,
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
+    }
+}
+
+fn to_srgb_image(image: &mut DynamicImage, icc: Option<&[u8]>) {
+    if let Some(icc) = icc {
+        let channels = usize::from(image.color().channel_count());
+        match image {
+            DynamicImage::ImageRgb8(pixels) => to_srgb(pixels, channels, icc),
+            DynamicImage::ImageRgba8(pixels) => to_srgb(pixels, channels, icc),
+            _ => {}
+        }
+    }
+}
+
+/// PNG (and the metadata of other formats) through the `image` crate's decoders.
+fn decode_with_image_crate(
+    bytes: &[u8],
+    format: image::ImageFormat,
+) -> Result<DynamicImage, ImagingError> {
+    let corrupt = |error: image::ImageError| ImagingError::Corrupt(error.to_string());
+    let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(corrupt)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = normalize(DynamicImage::from_decoder(decoder).map_err(corrupt)?);
+    to_srgb_image(&mut image, icc.as_deref());
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// WebP pixels through libwebp (several times faster than the pure-Rust decoder); the profile and
+/// orientation from the container's chunks.
+fn decode_webp(bytes: &[u8]) -> Result<DynamicImage, String> {
+    let mut metadata = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
+        .map_err(|error| error.to_string())?;
+    let icc = metadata.icc_profile().ok().flatten();
+    let orientation = metadata.orientation().unwrap_or(Orientation::NoTransforms);
+    let decoded = webp::Decoder::new(bytes)
+        .decode()
+        .ok_or_else(|| "libwebp could not decode the image".to_owned())?;
+    let (width, height) = (decoded.width(), decoded.height());
+    let pixels = decoded.to_vec();
+    let image = if decoded.is_alpha() {
+        RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+    } else {
+        RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+    };
+    let mut image = image.ok_or_else(|| "libwebp returned a short buffer".to_owned())?;
+    to_srgb_image(&mut image, icc.as_deref());
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// The largest DCT scaling (1/8, 1/4, 1/2) that still leaves at least `target` pixels, as the
+/// numerator over 8.
+fn dct_scale(stored: (u32, u32), target: (u32, u32)) -> u8 {
+    [1u8, 2, 4]
+        .into_iter()
+        .find(|&numerator| {
+            let scaled = |size: u32| (size * u32::from(numerator)).div_ceil(8);
+            scaled(stored.0) >= target.0 && scaled(stored.1) >= target.1
+        })
+        .unwrap_or(8)
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Decodes a JPEG; the flag says whether `hint.region` was applied during decoding.
+fn decode_jpeg(bytes: &[u8], hint: DecodeHint) -> Result<(DynamicImage, bool), ImagingError> {
+    // libjpeg reports fatal errors by unwinding out of its error handler.
+    catch_unwind(AssertUnwindSafe(|| decode_jpeg_unguarded(bytes, hint))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "libjpeg failed".to_owned());
+        Err(ImagingError::Corrupt(message))
+    })
+}
+
+fn decode_jpeg_unguarded(
+    bytes: &[u8],
+    hint: DecodeHint,
+) -> Result<(DynamicImage, bool), ImagingError> {
+    let io = |error: std::io::Error| ImagingError::Corrupt(error.to_string());
+    let markers = [Marker::APP(1), Marker::APP(2), Marker::APP(14)];
+    let mut decompress = Decompress::with_markers(&markers)
+        .from_mem(bytes)
+        .map_err(io)?;
+
+    let mut orientation = Orientation::NoTransforms;
+    let mut app2 = Vec::new();
+    let mut adobe = false;
+    for marker in decompress.markers() {
+        match marker.marker {
+            Marker::APP(1) => {
+                if let Some(exif) = marker.data.strip_prefix(b"Exif\0\0") {
+                    orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
+                }
+            }
+            Marker::APP(2) => app2.push(marker.data),
+            Marker::APP(14) => adobe |= marker.data.starts_with(b"Adobe"),
+            _ => {}
+        }
+    }
+    let icc = jpeg_icc_profile(app2.into_iter());
+    let stored = (decompress.width() as u32, decompress.height() as u32);
+    let upright = orientation == Orientation::NoTransforms;
+
+    if let Some((width, height)) = hint.shrink_to {
+        let target = if swaps_axes(orientation) {
+            (height, width)
+        } else {
+            (width, height)
+        };
+        decompress.scale(dct_scale(stored, target));
+    }
+    // A region is cut while decoding only when no orientation moves it.
+    let region = hint.region.filter(|_| upright && hint.shrink_to.is_none());
+    let cmyk = matches!(
+        decompress.color_space(),
+        ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
+    );
+
+    let (image, region_done) = if cmyk {
+        let mut started = decompress.to_colorspace(ColorSpace::JCS_CMYK).map_err(io)?;
+        let (width, height) = (started.width() as u32, started.height() as u32);
+        let samples: Vec<u8> = started.read_scanlines().map_err(io)?;
+        let rgb = cmyk_to_srgb(&samples, adobe, icc.as_deref());
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| ImagingError::Corrupt("short CMYK image".into()))?;
+        (DynamicImage::ImageRgb8(image), false)
+    } else {
+        let mut started = decompress.rgb().map_err(io)?;
+        let (width, height) = (started.width() as u32, started.height() as u32);
+        let image = match region {
+            Some(region) => {
+                region.check_within(width, height)?;
+                read_region(&mut started, width, region).map_err(io)?
+            }
+            None => {
+                let pixels: Vec<u8> = started.read_scanlines().map_err(io)?;
+                RgbImage::from_raw(width, height, pixels)
+                    .ok_or_else(|| ImagingError::Corrupt("short image".into()))?
+            }
+        };
+        let mut image = DynamicImage::ImageRgb8(image);
+        to_srgb_image(&mut image, icc.as_deref());
+        (image, region.is_some())
+    };
+    let mut image = image;
+    image.apply_orientation(orientation);
+    Ok((image, region_done))
+}
+
+/// Reads the rows of `region` and stops: rows below it are never decoded.
+fn read_region<R>(
+    started: &mut mozjpeg::decompress::DecompressStarted<R>,
+    width: u32,
+    region: Rect,
+) -> std::io::Result<RgbImage> {
+    let row_bytes = width as usize * 3;
+    let mut row = vec![0u8; row_bytes];
+    let mut pixels = Vec::with_capacity(region.width as usize * region.height as usize * 3);
+    let (left, right) = (
+        region.x as usize * 3,
+        (region.x + region.width) as usize * 3,
+    );
+    for y in 0..region.y + region.height {
+        started.read_scanlines_into(&mut row)?;
+        if y >= region.y {
+            pixels.extend_from_slice(&row[left..right]);
+        }
+    }
+    Ok(RgbImage::from_raw(region.width, region.height, pixels).expect("exact size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::fixtures;
+
+    const PLENTY: u64 = 1 << 26;
+
+    #[test]
+    fn every_format_decodes_to_8_bit_rgb() {
+        for format in [Format::Jpeg, Format::Png, Format::Webp] {
+            let decoded = decode(
+                &fixtures::encode(format, 9, 7),
+                PLENTY,
+                DecodeHint::default(),
+            )
+            .unwrap();
+            assert_eq!(decoded.format, format);
+            assert!(matches!(decoded.image, DynamicImage::ImageRgb8(_)));
+            assert_eq!((decoded.image.width(), decoded.image.height()), (9, 7));
+        }
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let decoded = decode(
+            &fixtures::jpeg_with_orientation(8, 4, 6),
+            PLENTY,
+            DecodeHint::default(),
+        )
+        .unwrap();
+        assert_eq!((decoded.image.width(), decoded.image.height()), (4, 8));
+    }
+
+    #[test]
+    fn jpeg_shrinks_in_the_dct_domain_but_never_below_the_target() {
+        let jpeg = fixtures::encode(Format::Jpeg, 800, 600);
+        let hint = DecodeHint {
+            shrink_to: Some((190, 140)),
+            region: None,
+        };
+        let decoded = decode(&jpeg, PLENTY, hint).unwrap();
+        assert_eq!((decoded.image.width(), decoded.image.height()), (200, 150));
+        assert_eq!(dct_scale((800, 600), (100, 75)), 1);
+        assert_eq!(dct_scale((800, 600), (101, 75)), 2);
+        assert_eq!(dct_scale((800, 600), (401, 10)), 8);
+    }
+
+    #[test]
+    fn a_region_is_exactly_the_requested_pixels() {
+        let jpeg = fixtures::encode(Format::Png, 40, 30);
+        let region = Rect {
+            x: 5,
+            y: 6,
+            width: 10,
+            height: 4,
+        };
+        let whole = decode(&jpeg, PLENTY, DecodeHint::default())
+            .unwrap()
+            .image
+            .to_rgb8();
+        let hint = DecodeHint {
+            shrink_to: None,
+            region: Some(region),
+        };
+        let part = decode(&jpeg, PLENTY, hint).unwrap().image.to_rgb8();
+        assert_eq!(part.dimensions(), (10, 4));
+        assert_eq!(part.get_pixel(0, 0), whole.get_pixel(5, 6));
+        assert_eq!(part.get_pixel(9, 3), whole.get_pixel(14, 9));
+    }
+
+    #[test]
+    fn jpeg_regions_match_a_full_decode() {
+        let jpeg = fixtures::encode(Format::Jpeg, 64, 48);
+        let region = Rect {
+            x: 8,
+            y: 16,
+            width: 24,
+            height: 8,
+        };
+        let whole = decode(&jpeg, PLENTY, DecodeHint::default())
+            .unwrap()
+            .image
+            .to_rgb8();
+        let hint = DecodeHint {
+            shrink_to: None,
+            region: Some(region),
+        };
+        let part = decode(&jpeg, PLENTY, hint).unwrap().image.to_rgb8();
+        for (x, y, pixel) in part.enumerate_pixels() {
+            assert_eq!(pixel, whole.get_pixel(x + 8, y + 16));
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_png_with_alpha_becomes_8_bit_rgba() {
+        let pixels = image::ImageBuffer::<image::Rgba<u16>, _>::from_fn(3, 2, |x, _| {
+            image::Rgba([65535, 0, 0, if x == 0 { 0 } else { 65535 }])
+        });
+        let mut png = Cursor::new(Vec::new());
+        DynamicImage::ImageRgba16(pixels)
+            .write_to(&mut png, image::ImageFormat::Png)
+            .unwrap();
+        let decoded = decode(png.get_ref(), PLENTY, DecodeHint::default()).unwrap();
+        let DynamicImage::ImageRgba8(rgba) = decoded.image else {
+            panic!("expected RGBA8");
+        };
+        assert_eq!(rgba.get_pixel(0, 0).0, [255, 0, 0, 0]);
+        assert_eq!(rgba.get_pixel(2, 1).0, [255, 0, 0, 255]);
+    }
+
+    #[test]
+    fn cmyk_jpegs_come_out_as_rgb() {
+        for (ink, expected) in [
+            ([255, 0, 0, 0], [0, 255, 255]),
+            ([0, 255, 0, 0], [255, 0, 255]),
+            ([0, 0, 0, 0], [255, 255, 255]),
+            ([0, 0, 0, 255], [0, 0, 0]),
+        ] {
+            let jpeg = fixtures::cmyk_jpeg(16, 16, ink);
+            let decoded = decode(&jpeg, PLENTY, DecodeHint::default()).unwrap().image;
+            let got = decoded.to_rgb8().get_pixel(8, 8).0;
+            for (got, expected) in got.iter().zip(expected) {
+                assert!(
+                    got.abs_diff(expected) <= 3,
+                    "ink {ink:?}: {got:?} vs {expected:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn icc_profiles_are_converted_to_srgb() {
+        // Display P3 is wider than sRGB: the same numbers mean a more saturated red, which in
+        // sRGB needs a higher red and lower green and blue.
+        let png = fixtures::display_p3_png([200, 100, 100]);
+        let decoded = decode(&png, PLENTY, DecodeHint::default()).unwrap().image;
+        let [r, g, b] = decoded.to_rgb8().get_pixel(1, 1).0;
+        assert!(r >= 210 && g <= 95 && b <= 98, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn broken_files_are_errors_not_panics() {
+        let jpeg = fixtures::encode(Format::Jpeg, 64, 64);
+        for cut in [20, 200, jpeg.len() / 2] {
+            // A cut inside the headers fails; a cut in the scan decodes the rest as grey.
+            let _ = decode(&jpeg[..cut], PLENTY, DecodeHint::default());
+        }
+        let mut garbage = jpeg[..4].to_vec();
+        garbage.extend(std::iter::repeat_n(0xAB, 400));
+        assert!(decode(&garbage, PLENTY, DecodeHint::default()).is_err());
+        let webp = fixtures::encode(Format::Webp, 16, 16);
+        assert!(decode(&webp[..webp.len() - 10], PLENTY, DecodeHint::default()).is_err());
+    }
+}
