@@ -59,8 +59,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [flag, job] if flag == "--worker" => worker(&serde_json::from_str(job).expect("a job")),
-        [cache] => compare(Path::new(cache)),
-        _ => panic!("usage: compare CACHE_DIR"),
+        [cache] => compare(Path::new(cache), ""),
+        [cache, only] => compare(Path::new(cache), only),
+        _ => panic!("usage: imgforge-bench CACHE_DIR [ONLY: rows whose input or operation contains this]"),
     }
 }
 
@@ -134,7 +135,7 @@ fn write_logo(path: &Path) {
     logo.save(path).expect("writing the logo");
 }
 
-fn compare(cache: &Path) {
+fn compare(cache: &Path, only: &str) {
     let logo = cache.join("logo.png");
     write_logo(&logo);
     let me = std::env::current_exe().expect("the benchmark's own path");
@@ -156,6 +157,9 @@ fn compare(cache: &Path) {
             source.height
         );
         for (name, kind, params) in operations(format) {
+            if !format!("{label} {name}").contains(only) {
+                continue;
+            }
             let job = json!({
                 "op": name,
                 "kind": kind.as_str(),

@@ -11,8 +11,9 @@ use image::{DynamicImage, ImageDecoder, RgbImage, RgbaImage};
 use mozjpeg::{ColorSpace, Decompress, Marker};
 
 use super::geometry::Rect;
+use super::probe::swaps_axes;
 use super::profile::{cmyk_to_srgb, jpeg_icc_profile, to_srgb};
-use super::{ImagingError, probe};
+use super::{ImagingError, Probe, probe};
 use crate::domain::Format;
 
 /// What the caller will do with the pixels, so the decoder can skip work.
@@ -32,14 +33,19 @@ pub struct Decoded {
 }
 
 pub fn decode(bytes: &[u8], max_pixels: u64, hint: DecodeHint) -> Result<Decoded, ImagingError> {
-    let probed = probe(bytes, max_pixels)?;
+    decode_probed(bytes, &probe(bytes, max_pixels)?, hint)
+}
+
+/// Decodes an image `probe` has already identified and checked against the pixel limit.
+pub fn decode_probed(
+    bytes: &[u8],
+    probed: &Probe,
+    hint: DecodeHint,
+) -> Result<Decoded, ImagingError> {
     let corrupt = |error: &dyn std::fmt::Display| ImagingError::Corrupt(error.to_string());
     let (image, region_done) = match probed.format {
         Format::Jpeg => decode_jpeg(bytes, hint)?,
-        Format::Png => (
-            decode_with_image_crate(bytes, image::ImageFormat::Png)?,
-            false,
-        ),
+        Format::Png => decode_png(bytes, hint.region).map_err(|error| corrupt(&error))?,
         Format::Webp => (decode_webp(bytes).map_err(|error| corrupt(&error))?, false),
     };
     let image = match (hint.region, region_done) {
@@ -72,21 +78,66 @@ fn to_srgb_image(image: &mut DynamicImage, icc: Option<&[u8]>) {
     }
 }
 
-/// PNG (and the metadata of other formats) through the `image` crate's decoders.
-fn decode_with_image_crate(
-    bytes: &[u8],
-    format: image::ImageFormat,
-) -> Result<DynamicImage, ImagingError> {
-    let corrupt = |error: image::ImageError| ImagingError::Corrupt(error.to_string());
-    let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), format)
-        .into_decoder()
-        .map_err(corrupt)?;
-    let icc = decoder.icc_profile().ok().flatten();
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = normalize(DynamicImage::from_decoder(decoder).map_err(corrupt)?);
+/// PNG through the `png` crate, any bit depth and colour type to 8-bit RGB(A). A region of a
+/// non-interlaced image stops decoding at its last row; the flag says whether it was applied.
+fn decode_png(bytes: &[u8], region: Option<Rect>) -> Result<(DynamicImage, bool), String> {
+    let error = |error: png::DecodingError| error.to_string();
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(error)?;
+    let info = reader.info();
+    let (width, height) = (info.width, info.height);
+    let icc = info.icc_profile.as_ref().map(|icc| icc.to_vec());
+    let orientation = info
+        .exif_metadata
+        .as_ref()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    let region = region.filter(|_| !info.interlaced && orientation == Orientation::NoTransforms);
+    let (colour, _) = reader.output_color_type();
+    let (pixels, width, height) = match region {
+        Some(region) => {
+            region
+                .check_within(width, height)
+                .map_err(|problem| problem.to_string())?;
+            let channels = colour.samples();
+            let left = region.x as usize * channels;
+            let right = (region.x + region.width) as usize * channels;
+            let mut pixels = Vec::with_capacity((right - left) * region.height as usize);
+            for y in 0..region.y + region.height {
+                let row = reader.next_row().map_err(error)?;
+                let row = row.ok_or("the image data ends early")?;
+                if y >= region.y {
+                    pixels.extend_from_slice(&row.data()[left..right]);
+                }
+            }
+            (pixels, region.width, region.height)
+        }
+        None => {
+            let size = reader
+                .output_buffer_size()
+                .ok_or("the image is too large")?;
+            let mut pixels = vec![0; size];
+            reader.next_frame(&mut pixels).map_err(error)?;
+            (pixels, width, height)
+        }
+    };
+    let image = match colour {
+        png::ColorType::Rgb => {
+            RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        }
+        png::ColorType::Rgba => {
+            RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+        }
+        png::ColorType::Grayscale => image::GrayImage::from_raw(width, height, pixels)
+            .map(|grey| normalize(DynamicImage::ImageLuma8(grey))),
+        _ => image::GrayAlphaImage::from_raw(width, height, pixels)
+            .map(|grey| normalize(DynamicImage::ImageLumaA8(grey))),
+    };
+    let mut image = image.ok_or("the decoder returned a short buffer")?;
     to_srgb_image(&mut image, icc.as_deref());
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok((image, region.is_some()))
 }
 
 /// WebP pixels through libwebp (several times faster than the pure-Rust decoder); the profile and
@@ -122,16 +173,6 @@ fn dct_scale(stored: (u32, u32), target: (u32, u32)) -> u8 {
             scaled(stored.0) >= target.0 && scaled(stored.1) >= target.1
         })
         .unwrap_or(8)
-}
-
-fn swaps_axes(orientation: Orientation) -> bool {
-    matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    )
 }
 
 /// Decodes a JPEG; the flag says whether `hint.region` was applied during decoding.

@@ -4,7 +4,10 @@
 use std::io::Cursor;
 
 use image::metadata::Orientation;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use image::{ImageDecoder, ImageFormat, ImageReader};
+use mozjpeg::{Decompress, Marker};
 
 use crate::domain::Format;
 
@@ -54,11 +57,19 @@ pub enum ProbeError {
 /// `max_pixels` before anything is decoded.
 pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     let format = sniff(bytes).ok_or(ProbeError::Unsupported)?;
-    let unreadable = |_| ProbeError::Unreadable(format.as_str());
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
-        .into_decoder()
-        .map_err(unreadable)?;
-    let (stored_width, stored_height) = decoder.dimensions();
+    let unreadable = ProbeError::Unreadable(format.as_str());
+    let (stored_width, stored_height, orientation) = match format {
+        Format::Jpeg => jpeg_header(bytes).ok_or(unreadable)?,
+        _ => {
+            let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
+                .into_decoder()
+                .map_err(|_| unreadable)?;
+            let (width, height) = decoder.dimensions();
+            // A damaged EXIF block is not worth refusing the image over: it shows as stored.
+            let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+            (width, height, orientation)
+        }
+    };
     if stored_width == 0 || stored_height == 0 {
         return Err(ProbeError::Unreadable(format.as_str()));
     }
@@ -69,8 +80,6 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
             max: max_pixels,
         });
     }
-    // A damaged EXIF block is not worth refusing the image over: it is then shown as stored.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let (width, height) = if swaps_axes(orientation) {
         (stored_height, stored_width)
     } else {
@@ -83,7 +92,30 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     })
 }
 
-fn swaps_axes(orientation: Orientation) -> bool {
+/// A JPEG's size and EXIF orientation from libjpeg's reading of its headers alone: no copy of
+/// the file, no pixel decoded.
+fn jpeg_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let decompress = Decompress::with_markers(&[Marker::APP(1)])
+            .from_mem(bytes)
+            .ok()?;
+        let orientation = decompress
+            .markers()
+            .filter_map(|marker| marker.data.strip_prefix(b"Exif\0\0"))
+            .find_map(Orientation::from_exif_chunk)
+            .unwrap_or(Orientation::NoTransforms);
+        let (width, height) = decompress.size();
+        Some((
+            u32::try_from(width).ok()?,
+            u32::try_from(height).ok()?,
+            orientation,
+        ))
+    }))
+    .ok()
+    .flatten()
+}
+
+pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
         orientation,
         Orientation::Rotate90

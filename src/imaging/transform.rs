@@ -6,7 +6,7 @@ use image::DynamicImage;
 
 use super::adjust::{Modulation, blur};
 use super::composite::{Overlay, Repetition, composite};
-use super::decode::{DecodeHint, decode};
+use super::decode::{DecodeHint, decode, decode_probed};
 use super::encode::{DEFAULT_QUALITY, encode};
 use super::geometry::{Mirror, Rect, mirror, rotate, rotated_size};
 use super::resize::{ResizeSpec, resample};
@@ -115,7 +115,7 @@ pub fn transform(
         _ => {}
     }
 
-    let image = decode(input, max_pixels, hint)?.image;
+    let image = decode_probed(input, &source, hint)?.image;
     let image = match operation {
         Operation::Resize(spec) => {
             let transparent = if has_alpha_channel(format) { 0 } else { 255 };
