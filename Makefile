@@ -28,7 +28,7 @@ lint: $(TOOLS)
 # against `imgforge serve --backend aws`.
 test-all: $(TOOLS)
 	VENV=$(VENV) scripts/with-moto.sh sh -c \
-	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations'
+	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations --test hardening'
 
 $(TOOLS): requirements-dev.txt
 	python3 -m venv $(VENV)

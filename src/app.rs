@@ -3,10 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::domain::Stage;
+use crate::fetch::{FetchConfig, FetchPolicy};
 #[cfg(feature = "aws")]
 use crate::store::aws::{AwsBackend, AwsResources, sdk_config};
 use crate::store::local::{LocalBackend, LocalPublisher};
-use crate::store::{BlobStore, ImageIndex, KeyStore, Publisher, StoreError, UploadIndex};
+use crate::store::{
+    BlobStore, IdempotencyStore, ImageIndex, KeyStore, Publisher, RateLimiter, StoreError,
+    UploadIndex,
+};
 
 /// Size limits, from the environment or the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,6 +23,21 @@ pub struct Limits {
     /// so 8192×8192 fits).
     #[arg(long, env = "IMGFORGE_MAX_PIXELS", default_value_t = 64 * 1024 * 1024)]
     pub max_pixels: u64,
+    /// Requests per minute allowed to each test key (unlimited when unset).
+    #[arg(long, env = "IMGFORGE_RATE_LIMIT_TEST")]
+    pub rate_limit_test: Option<u32>,
+    /// Requests per minute allowed to each live key (unlimited when unset).
+    #[arg(long, env = "IMGFORGE_RATE_LIMIT_LIVE")]
+    pub rate_limit_live: Option<u32>,
+}
+
+impl Limits {
+    pub fn rate_limit(&self, stage: Stage) -> Option<u32> {
+        match stage {
+            Stage::Test => self.rate_limit_test,
+            Stage::Live => self.rate_limit_live,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -25,6 +45,8 @@ impl Default for Limits {
         Self {
             max_upload_bytes: 20 * 1024 * 1024,
             max_pixels: 64 * 1024 * 1024,
+            rate_limit_test: None,
+            rate_limit_live: None,
         }
     }
 }
@@ -102,6 +124,8 @@ pub struct Config {
     pub aws: AwsNames,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +174,11 @@ pub struct App {
     pub uploads: Arc<dyn UploadIndex>,
     pub keys: Arc<dyn KeyStore>,
     pub publisher: Arc<dyn Publisher>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub limits: Limits,
+    /// Where create-from-URL may fetch.
+    pub fetch: FetchPolicy,
     /// Base of the absolute URLs the API hands out (pagination links), when the request's own
     /// host is not the public one, e.g. behind a custom domain with a base path.
     pub api_base_url: Option<String>,
@@ -159,6 +187,7 @@ pub struct App {
 impl App {
     pub fn new(backend: &Backend, config: &Config, local_origin: &str) -> Self {
         let limits = config.limits.clone();
+        let fetch = FetchPolicy::new(&config.fetch);
         let api_base_url = config.api_base_url.clone();
         match backend {
             Backend::Local(local) => {
@@ -172,7 +201,10 @@ impl App {
                     uploads: local.store.clone(),
                     keys: local.store.clone(),
                     publisher: Arc::new(LocalPublisher::new(local.blobs.clone(), &public_base_url)),
+                    rate_limiter: local.store.clone(),
+                    idempotency: local.store.clone(),
                     limits,
+                    fetch,
                     api_base_url,
                 }
             }
@@ -183,7 +215,10 @@ impl App {
                 uploads: aws.store.clone(),
                 keys: aws.store.clone(),
                 publisher: aws.publisher.clone(),
+                rate_limiter: aws.store.clone(),
+                idempotency: aws.store.clone(),
                 limits,
+                fetch,
                 api_base_url,
             },
         }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod fetch;
 pub mod imaging;
 #[cfg(feature = "aws")]
 pub mod lambda;

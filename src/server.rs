@@ -2,7 +2,7 @@
 //! a Lambda runs, plus the stand-in for the CDN that serves published images.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::{Path, Query, Request as AxumRequest, State};
@@ -37,10 +37,12 @@ struct ServerState {
 
 /// The whole API; with `local_uploads`, also the receiver of presigned uploads, as S3 would be.
 pub fn router(app: Arc<App>, local_uploads: Option<Arc<FsBlobStore>>) -> Router {
-    let mut router = Router::new().route(
-        &format!("{PUBLIC_PATH}/images/{{image_id}}"),
-        get(public_image),
-    );
+    let mut router = Router::new()
+        .route(
+            &format!("{PUBLIC_PATH}/images/{{image_id}}"),
+            get(public_image),
+        )
+        .route("/openapi.json", get(openapi));
     if local_uploads.is_some() {
         router = router.route(&format!("{UPLOADS_PATH}/{{*rest}}"), put(receive_upload));
     }
@@ -178,6 +180,15 @@ fn respond(response: Response<Body>) -> AxumResponse {
             other => axum::body::Body::from(other.to_vec()),
         })
         .into_response()
+}
+
+/// The API's description, from the openapi.yaml at the root of the repository.
+pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    serde_yaml_ng::from_str(include_str!("../openapi.yaml")).expect("openapi.yaml is valid YAML")
+});
+
+async fn openapi() -> axum::Json<&'static serde_json::Value> {
+    axum::Json(&OPENAPI)
 }
 
 /// The local CDN: a published image's public copy, without a key, cacheable for a year.

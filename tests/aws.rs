@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use imgforge::api::auth::create_key;
 use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{Format, ImageId, Owner, Stage};
+use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
 use imgforge::store::aws::{AwsBackend, emulator, s3_client, sdk_config};
@@ -82,6 +83,7 @@ async fn stack() -> Stack {
         api_base_url: None,
         aws: names.clone(),
         limits: Limits::default(),
+        fetch: FetchConfig::default(),
     };
     let backend = Backend::open(&config, "").await.unwrap();
     let app = App::new(&backend, &config, "");
@@ -104,6 +106,8 @@ async fn adapters_honour_the_port_contracts() {
     contract::image_index(aws.store.as_ref()).await;
     contract::upload_index(aws.store.as_ref()).await;
     contract::key_store(aws.store.as_ref()).await;
+    contract::rate_limiter(aws.store.as_ref()).await;
+    contract::idempotency_store(aws.store.as_ref()).await;
     contract::blobs_and_publisher(aws.blobs.as_ref(), aws.publisher.as_ref()).await;
 }
 

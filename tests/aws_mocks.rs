@@ -19,6 +19,7 @@ use aws_smithy_types::retry::RetryConfig;
 use imgforge::api::{self, routes};
 use imgforge::app::{App, Limits};
 use imgforge::domain::{Format, hash_api_key};
+use imgforge::fetch::{FetchConfig, FetchPolicy};
 use imgforge::store::BlobStore;
 use imgforge::store::aws::{AwsResources, CloudFrontPublisher, DynamoStore, S3BlobStore};
 use lambda_http::http::Request as HttpRequest;
@@ -132,9 +133,12 @@ fn app(dynamo_rules: &[&Rule], s3_rules: &[&Rule], cloudfront_rules: &[&Rule]) -
         blobs: Arc::new(S3BlobStore::new(s3.clone(), &resources.bucket)),
         images: store.clone(),
         uploads: store.clone(),
-        keys: store,
+        keys: store.clone(),
         publisher: Arc::new(CloudFrontPublisher::new(s3, cloudfront, &resources)),
+        rate_limiter: store.clone(),
+        idempotency: store,
         limits: Limits::default(),
+        fetch: FetchPolicy::new(&FetchConfig::default()),
         api_base_url: None,
     }
 }

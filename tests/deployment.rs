@@ -11,6 +11,7 @@ use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
 };
+use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
 use imgforge::store::{original_key, upload_key};
@@ -141,6 +142,11 @@ async fn backend_for_events() -> (App, tempfile::TempDir) {
         api_base_url: None,
         aws: AwsNames::default(),
         limits: Limits::default(),
+        // The create-image event's URL is pointed at a local origin below.
+        fetch: FetchConfig {
+            url_allowlist: "http://127.0.0.1:*/*".into(),
+            url_allow_loopback: true,
+        },
     };
     let backend = Backend::open(&config, "http://127.0.0.1:3000")
         .await
@@ -217,12 +223,32 @@ async fn backend_for_events() -> (App, tempfile::TempDir) {
     (app, dir)
 }
 
+/// The create-image event with its URL moved to a loopback origin serving a PNG, as no test may
+/// depend on the internet.
+async fn with_local_url(event: &str) -> String {
+    let png = fixtures::encode(Format::Png, 4, 4);
+    let origin = axum::Router::new().route(
+        "/og-image.jpg",
+        axum::routing::get(move || async move { png }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, origin).await.unwrap() });
+    let mut event: serde_json::Value = serde_json::from_str(event).unwrap();
+    let mut body: serde_json::Value =
+        serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    body["url"] = format!("http://{address}/og-image.jpg").into();
+    event["body"] = body.to_string().into();
+    event.to_string()
+}
+
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     let (app, _dir) = backend_for_events().await;
     // Delete goes last: the other events name the image it removes.
     let order = [
         ("upload-image", 201),
+        ("create-image", 201),
         ("list-images", 200),
         ("get-image", 200),
         ("download-image", 200),
@@ -250,7 +276,11 @@ async fn every_sample_event_runs_through_its_handler() {
             ingest_event(&app, event).await.unwrap();
             continue;
         }
-        let request = lambda_http::request::from_str(&load_event(name)).unwrap();
+        let mut event = load_event(name);
+        if name == "create-image" {
+            event = with_local_url(&event).await;
+        }
+        let request = lambda_http::request::from_str(&event).unwrap();
         let route = routes::by_name(name).unwrap();
         let response = api::serve(&app, route.handler, request).await;
         assert_eq!(response.status(), status, "{name}: {:?}", response.body());
@@ -259,4 +289,33 @@ async fn every_sample_event_runs_through_its_handler() {
             assert_eq!(body["status"], "ready", "the S3 event was ingested: {body}");
         }
     }
+}
+
+#[test]
+fn openapi_describes_exactly_the_routes() {
+    let spec: Yaml =
+        serde_yaml_ng::from_str(&std::fs::read_to_string("openapi.yaml").unwrap()).unwrap();
+    let mut described = BTreeSet::new();
+    for (path, item) in spec["paths"].as_mapping().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                described.insert(format!(
+                    "{} {}",
+                    method.to_uppercase(),
+                    path.as_str().unwrap()
+                ));
+            }
+        }
+    }
+    let routed: BTreeSet<String> = routes::ROUTES
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    assert_eq!(described, routed);
+    let served = &*imgforge::server::OPENAPI;
+    assert_eq!(served["openapi"], "3.1.0");
+    assert_eq!(
+        served["paths"].as_object().unwrap().len(),
+        spec["paths"].as_mapping().unwrap().len()
+    );
 }

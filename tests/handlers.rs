@@ -11,6 +11,7 @@ use bytes::Bytes;
 use imgforge::api::auth::create_key;
 use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{Format, ImageId, Stage};
+use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::store::{
     BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
@@ -33,6 +34,7 @@ async fn harness() -> Harness {
         api_base_url: None,
         aws: AwsNames::default(),
         limits: Limits::default(),
+        fetch: FetchConfig::default(),
     };
     let backend = Backend::open(&config, "http://127.0.0.1:9").await.unwrap();
     let app = App::new(&backend, &config, "http://127.0.0.1:9");
@@ -404,4 +406,53 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
 async fn concurrent_publish_unpublish_and_delete_end_consistent() {
     let harness = harness().await;
     race_state_changes(&harness.app, &harness.key).await;
+}
+
+/// A blob store with a bug: reading panics.
+struct Panicking;
+
+#[async_trait]
+impl BlobStore for Panicking {
+    async fn put(&self, _: &str, _: Bytes, _: Format) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn get(&self, _: &str) -> StoreResult<Option<Bytes>> {
+        panic!("a bug in a blob store")
+    }
+    async fn delete(&self, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn copy(&self, _: &str, _: &str, _: Format) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn presign_put(
+        &self,
+        _: &str,
+        _: Format,
+        _: u64,
+        _: Duration,
+    ) -> StoreResult<PresignedRequest> {
+        Err(StoreError::backend("unused"))
+    }
+    async fn presign_get(&self, _: &str, _: Duration) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_is_a_500_and_the_next_request_is_served() {
+    let mut harness = harness().await;
+    let id = uploaded_id(&harness.app, &harness.key, "x").await;
+    harness.app.blobs = Arc::new(Panicking);
+    let response = Call::new("download-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(json(&response)["message"], "An internal error occurred.");
+    let next = Call::new("get-image", &harness.key)
+        .image(&id)
+        .send(&harness.app)
+        .await;
+    assert_eq!(next.status(), 200);
 }

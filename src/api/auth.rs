@@ -1,11 +1,13 @@
 //! API keys: `x-api-key` in, an owner out.
 
+use chrono::Utc;
 use lambda_http::Request;
 
 use crate::domain::{ApiError, KeyRecord, Owner, Stage, hash_api_key, new_api_key, stage_of_key};
 use crate::store::{KeyStore, StoreResult};
 
 use super::Caller;
+use crate::app::App;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -21,14 +23,35 @@ pub async fn authenticate(keys: &dyn KeyStore, request: &Request) -> Result<Call
         })?;
     let invalid = || ApiError::Unauthorized("Invalid API key.".into());
     let stage = stage_of_key(key).ok_or_else(invalid)?;
+    let key_hash = hash_api_key(key);
     let record = keys
-        .find(&hash_api_key(key))
+        .find(&key_hash)
         .await?
         .filter(|record| record.active && record.owner.stage == stage)
         .ok_or_else(invalid)?;
     Ok(Caller {
         owner: record.owner,
+        key_hash,
     })
+}
+
+/// Counts the request against its key's limit for this minute, if its stage has one.
+pub async fn admit(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    let Some(limit) = app.limits.rate_limit(caller.owner.stage) else {
+        return Ok(());
+    };
+    let now = Utc::now().timestamp();
+    let minute = now.div_euclid(60);
+    if app
+        .rate_limiter
+        .admit(&caller.key_hash, minute, limit)
+        .await?
+    {
+        Ok(())
+    } else {
+        let retry_after = u64::try_from(60 - now.rem_euclid(60)).unwrap_or(60);
+        Err(ApiError::TooManyRequests { retry_after })
+    }
 }
 
 /// Mints a key for `account` in `stage`, stores its hash, and returns the key: the only time it

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod handlers;
+pub mod idempotency;
 mod input;
 pub mod operations;
 pub mod output;
@@ -18,12 +19,14 @@ use lambda_http::http::HeaderValue;
 use lambda_http::{Body, BoxFuture, Request, RequestExt, Response};
 
 use crate::app::App;
-use crate::domain::{ApiError, Owner};
+use crate::domain::{ApiError, Owner, Stage};
 
 /// Who is calling, once their key has been checked.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub owner: Owner,
+    /// The SHA-256 of the key, which requests are counted by.
+    pub key_hash: String,
 }
 
 pub type HandlerResult = Result<Response<Body>, ApiError>;
@@ -31,9 +34,11 @@ pub type HandlerResult = Result<Response<Body>, ApiError>;
 pub type Handler = for<'a> fn(&'a App, Caller, Request) -> BoxFuture<'a, HandlerResult>;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// On 201s for live keys: how many images the request processed, as the reference bills them.
+pub const USAGE_HEADER: &str = "x-image-processing-usage";
 
-/// Runs one request through authentication and `handler`, turning every failure (a panic
-/// included) into the API's error object, and logs the outcome.
+/// Runs one request through authentication, rate limiting, idempotency and `handler`, turning
+/// every failure (a panic included) into the API's error object, and logs the outcome.
 pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Body> {
     let started = Instant::now();
     let request_id = request
@@ -42,20 +47,17 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let outcome = AssertUnwindSafe(async {
-        let caller = auth::authenticate(app.keys.as_ref(), &request).await?;
-        handler(app, caller, request).await
-    })
-    .catch_unwind()
-    .await
-    .unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(ApiError::internal(format!("handler panicked: {message}")))
-    });
+    let outcome = AssertUnwindSafe(respond(app, handler, request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ApiError::internal(format!("handler panicked: {message}")))
+        });
     let mut response = outcome.unwrap_or_else(|error| {
         if let ApiError::Internal(source) = &error {
             tracing::error!(%request_id, error = %source, "request failed");
@@ -74,4 +76,23 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
         "request"
     );
     response
+}
+
+async fn respond(app: &App, handler: Handler, request: Request) -> HandlerResult {
+    let caller = auth::authenticate(app.keys.as_ref(), &request).await?;
+    auth::admit(app, &caller).await?;
+    let live = caller.owner.stage == Stage::Live;
+    let mut response = match idempotency::key(&request)? {
+        Some(key) => idempotency::run(app, caller, key, request, handler).await?,
+        None => handler(app, caller, request).await?,
+    };
+    let replayed = response
+        .headers()
+        .contains_key(idempotency::REPLAYED_HEADER);
+    if live && response.status() == 201 && !replayed {
+        response
+            .headers_mut()
+            .insert(USAGE_HEADER, HeaderValue::from_static("1"));
+    }
+    Ok(response)
 }

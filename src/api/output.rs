@@ -15,8 +15,14 @@ pub fn no_content() -> Response<Body> {
     with_body(204, "", Body::Empty)
 }
 
+/// Image bytes; browsers must not second-guess the type (a polyglot stays an image).
 pub fn binary(content_type: &str, bytes: Vec<u8>) -> Response<Body> {
-    with_body(200, content_type, Body::Binary(bytes))
+    let mut response = with_body(200, content_type, Body::Binary(bytes));
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// A 302 to `location`, uncached: presigned URLs expire.

@@ -33,6 +33,7 @@ macro_rules! routes {
 
 routes! {
     "upload-image" POST "/v1/images/upload" => upload_image,
+    "create-image" POST "/v1/images" => create_image,
     "list-images" GET "/v1/images" => list_images,
     "get-image" GET "/v1/images/{image_id}" => get_image,
     "download-image" GET "/v1/images/{image_id}/download" => download_image,

@@ -15,7 +15,7 @@ mod transform;
 
 pub use adjust::Modulation;
 pub use composite::Repetition;
-pub use decode::{DecodeHint, Decoded, decode};
+pub use decode::{DecodeHint, Decoded, decode, inspect};
 pub use encode::{DEFAULT_QUALITY, encode};
 pub use error::ImagingError;
 pub use geometry::{Mirror, Rect};

@@ -60,7 +60,8 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     let unreadable = ProbeError::Unreadable(format.as_str());
     let (stored_width, stored_height, orientation) = match format {
         Format::Jpeg => jpeg_header(bytes).ok_or(unreadable)?,
-        _ => {
+        Format::Png => png_header(bytes).ok_or(unreadable)?,
+        Format::Webp => {
             let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
                 .into_decoder()
                 .map_err(|_| unreadable)?;
@@ -90,6 +91,25 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         width,
         height,
     })
+}
+
+/// A PNG's size and EXIF orientation from its chunks before the pixels, skipping the
+/// compressed ones that could hide a decompression bomb (profile, text).
+fn png_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
+    let limits = png::Limits {
+        bytes: 4 * 1024 * 1024,
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    decoder.set_ignore_iccp_chunk(true);
+    decoder.set_ignore_text_chunk(true);
+    let reader = decoder.read_info().ok()?;
+    let info = reader.info();
+    let orientation = info
+        .exif_metadata
+        .as_ref()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    Some((info.width, info.height, orientation))
 }
 
 /// A JPEG's size and EXIF orientation from libjpeg's reading of its headers alone: no copy of

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    BlobStore, ImageIndex, KeyStore, Lease, ListStart, Locked, Publisher, StoreError, UploadIndex,
-    original_key, public_key,
+    BlobStore, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
+    Publisher, RateLimiter, StoreError, StoredResponse, UploadIndex, original_key, public_key,
 };
 use crate::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, new_account_id,
@@ -264,4 +264,97 @@ pub async fn blobs_and_publisher(blobs: &dyn BlobStore, publisher: &dyn Publishe
     blobs.delete(&key).await.unwrap();
     blobs.delete(&key).await.unwrap();
     assert_eq!(blobs.get(&key).await.unwrap(), None);
+}
+
+/// Rate counters: per key and minute, refusing past the limit without counting.
+pub async fn rate_limiter(limiter: &dyn RateLimiter) {
+    let key = format!("{:064x}", rand::random::<u128>());
+    let other = format!("{:064x}", rand::random::<u128>());
+    let minute = Utc::now().timestamp() / 60;
+    for _ in 0..3 {
+        assert!(limiter.admit(&key, minute, 3).await.unwrap());
+    }
+    assert!(
+        !limiter.admit(&key, minute, 3).await.unwrap(),
+        "the fourth is refused"
+    );
+    assert!(
+        !limiter.admit(&key, minute, 3).await.unwrap(),
+        "refusals are not counted up"
+    );
+    assert!(
+        limiter.admit(&other, minute, 3).await.unwrap(),
+        "keys count apart"
+    );
+    assert!(
+        limiter.admit(&key, minute + 1, 3).await.unwrap(),
+        "a new minute starts afresh"
+    );
+}
+
+/// Idempotency keys: claimed once per owner, replayed once complete, released on our failures,
+/// and forgotten when they expire or their request died.
+pub async fn idempotency_store(store: &dyn IdempotencyStore) {
+    let owner = new_owner(Stage::Live);
+    let later = Utc::now() + Duration::hours(1);
+    let patient = std::time::Duration::from_secs(60);
+    let claim = |key: &'static str, expires_at, stale| {
+        let owner = owner.clone();
+        async move {
+            store
+                .claim(&owner, key, "fingerprint-1", expires_at, stale)
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(
+        claim("k1", later, patient).await,
+        None,
+        "a new key is claimed"
+    );
+    let running = IdempotencyRecord {
+        fingerprint: "fingerprint-1".into(),
+        response: None,
+    };
+    assert_eq!(claim("k1", later, patient).await, Some(running));
+    let response = StoredResponse {
+        status: 201,
+        content_type: Some("application/json".into()),
+        body: br#"{"id":"image_x"}"#.to_vec(),
+    };
+    store.complete(&owner, "k1", &response).await.unwrap();
+    let done = claim("k1", later, patient).await.unwrap();
+    assert_eq!(done.response, Some(response));
+    let stranger = new_owner(Stage::Live);
+    let theirs = store
+        .claim(&stranger, "k1", "other", later, patient)
+        .await
+        .unwrap();
+    assert_eq!(theirs, None, "keys are per owner");
+
+    assert_eq!(claim("k2", later, patient).await, None);
+    store.release(&owner, "k2").await.unwrap();
+    assert_eq!(
+        claim("k2", later, patient).await,
+        None,
+        "a released key is claimed afresh"
+    );
+
+    assert_eq!(claim("k3", later, patient).await, None);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let impatient = std::time::Duration::from_millis(10);
+    assert_eq!(
+        claim("k3", later, impatient).await,
+        None,
+        "a stale claim is taken over"
+    );
+
+    let past = Utc::now() - Duration::seconds(5);
+    assert_eq!(claim("k4", past, patient).await, None);
+    assert_eq!(
+        claim("k4", later, patient).await,
+        None,
+        "an expired record is gone"
+    );
 }

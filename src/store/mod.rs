@@ -201,3 +201,53 @@ pub trait Publisher: Send + Sync {
 
 /// Published copies never change under their id: caches may keep them for a year.
 pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// Requests per API key and minute, counted where every server (or Lambda) sees the same count.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request of the key with `key_hash` in minute `window` (minutes since the
+    /// epoch); `false` if that would be more than `limit`, and then nothing is counted.
+    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> StoreResult<bool>;
+}
+
+/// A response kept for retries of the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What is known of an idempotency key already used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The hash of the request that first used the key.
+    pub fingerprint: String,
+    /// Its response, or `None` while that request is still running.
+    pub response: Option<StoredResponse>,
+}
+
+/// `Idempotency-Key`s, scoped by owner.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request with `fingerprint`, keeping it until `expires_at`. Returns
+    /// `None` when the claim is new, else the record that holds the key. A claim whose request
+    /// has run for longer than `stale_after` without completing is taken over.
+    async fn claim(
+        &self,
+        owner: &Owner,
+        key: &str,
+        fingerprint: &str,
+        expires_at: DateTime<Utc>,
+        stale_after: Duration,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Records the response of the claimed request.
+    async fn complete(
+        &self,
+        owner: &Owner,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Forgets a claim whose request failed on our side, so that a retry runs it again.
+    async fn release(&self, owner: &Owner, key: &str) -> StoreResult<()>;
+}

@@ -11,7 +11,7 @@ use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 use serde_json::Value;
 
-const BOUNDARY: &str = "imgforge-test-boundary";
+pub const BOUNDARY: &str = "imgforge-test-boundary";
 
 pub fn multipart(name: Option<&str>, image: Option<&[u8]>) -> Vec<u8> {
     let mut body = Vec::new();

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use chrono::Utc;
 use lambda_http::Request;
 
+use super::inspected;
 use crate::api::input::{body_bytes, content_type};
 use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
 use crate::domain::{ApiError, Image, ImageId, name_problem};
-use crate::imaging::probe;
 use crate::store::original_key;
 
 struct UploadForm {
@@ -43,7 +43,10 @@ pub async fn upload_image(app: &App, caller: Caller, request: Request) -> Handle
                 bytes.len()
             )));
         }
-        Some(bytes) => match probe(&bytes, app.limits.max_pixels) {
+        Some(bytes) => match inspected(&bytes, app.limits.max_pixels)
+            .await
+            .map_err(ApiError::internal)?
+        {
             Ok(probed) => Some((bytes, probed)),
             Err(error) => {
                 problems.push(format!("image {error}"));

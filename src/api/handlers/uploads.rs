@@ -7,12 +7,12 @@ use chrono::Utc;
 use lambda_http::Request;
 use serde::Serialize;
 
+use super::inspected;
 use crate::api::input::{image_id, json_object};
 use crate::api::validate::Fields;
 use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
 use crate::domain::{ApiError, Format, Image, ImageId, Upload, UploadStatus, format_timestamp};
-use crate::imaging::probe;
 use crate::store::{StoreError, original_key, parse_upload_key, upload_key};
 
 /// How long a presigned upload URL stays valid.
@@ -142,7 +142,10 @@ pub async fn ingest_upload(app: &App, key: &str) -> Result<Ingested, StoreError>
 
     let size = bytes.len() as u64;
     let probed = if size == upload.size {
-        probe(&bytes, app.limits.max_pixels).map_err(|error| format!("image {error}"))
+        inspected(&bytes, app.limits.max_pixels)
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(|error| format!("image {error}"))
     } else {
         Err(format!(
             "image is {size} bytes, not the {} declared",

@@ -5,6 +5,8 @@
 //! | key    | `KEY#{sha256}`              | `KEY`              |
 //! | image  | `IMAGES#{account}#{stage}`  | `IMAGE#{image_id}` |
 //! | upload | `UPLOADS#{account}#{stage}` | `UPLOAD#{image_id}`|
+//! | rate   | `RATE#{sha256}`             | `MINUTE#{n}`       |
+//! | retry  | `IDEMPOTENCY#{account}#{stage}` | `KEY#{key}`    |
 //!
 //! Ids sort by creation time, so listing is a Query in key order; nothing ever scans. Creates are
 //! conditional on the item being new, and changes on holding the image's lease.
@@ -21,7 +23,8 @@ use chrono::{DateTime, Utc};
 use super::sdk_error;
 use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
 use crate::store::{
-    ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult, UploadIndex,
+    IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
+    RateLimiter, StoreError, StoreResult, StoredResponse, UploadIndex,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -436,5 +439,142 @@ impl KeyStore for DynamoStore {
             ("active".to_owned(), AttributeValue::Bool(record.active)),
         ]))
         .await
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    /// One conditional counter per key and minute, so that every Lambda sees the same count;
+    /// the TTL removes it once the minute is long past.
+    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> StoreResult<bool> {
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key_hash}")))
+            .key("sk", s(format!("MINUTE#{window}")))
+            .update_expression("SET #count = if_not_exists(#count, :zero) + :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n((window + 2) * 60))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+fn idempotency_pk(owner: &Owner) -> String {
+    format!("IDEMPOTENCY#{}#{}", owner.account, owner.stage)
+}
+
+fn idempotency_sk(key: &str) -> String {
+    format!("KEY#{key}")
+}
+
+fn idempotency_record(item: &Item) -> StoreResult<IdempotencyRecord> {
+    let response = match item.get("response_status") {
+        Some(AttributeValue::N(status)) => Some(StoredResponse {
+            status: status.parse().map_err(|_| corrupt("response_status"))?,
+            content_type: optional_string(item, "content_type"),
+            body: match item.get("body") {
+                Some(AttributeValue::B(body)) => body.clone().into_inner(),
+                _ => Vec::new(),
+            },
+        }),
+        _ => None,
+    };
+    Ok(IdempotencyRecord {
+        fingerprint: string(item, "fingerprint")?.to_owned(),
+        response,
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn claim(
+        &self,
+        owner: &Owner,
+        key: &str,
+        fingerprint: &str,
+        expires_at: DateTime<Utc>,
+        stale_after: std::time::Duration,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let now = Utc::now();
+        let stale = now - chrono::Duration::from_std(stale_after).unwrap_or_default();
+        // Expired records may linger until DynamoDB's TTL sweeps them: they count as absent.
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(idempotency_pk(owner)))
+            .item("sk", s(idempotency_sk(key)))
+            .item("fingerprint", s(fingerprint))
+            .item("started_at", n(now.timestamp_millis()))
+            .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #ttl < :now \
+                 OR (attribute_not_exists(response_status) AND started_at < :stale)",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":stale", n(stale.timestamp_millis()))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(None),
+            Err(error) if is_condition_failure(&error) => {
+                let item = self
+                    .get_item(idempotency_pk(owner), idempotency_sk(key))
+                    .await?;
+                item.as_ref().map(idempotency_record).transpose()
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        owner: &Owner,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(idempotency_pk(owner)))
+            .key("sk", s(idempotency_sk(key)))
+            .expression_attribute_values(":status", n(response.status))
+            .expression_attribute_values(":body", AttributeValue::B(response.body.clone().into()));
+        update = match &response.content_type {
+            Some(content_type) => update
+                .update_expression(
+                    "SET response_status = :status, body = :body, content_type = :type",
+                )
+                .expression_attribute_values(":type", s(content_type)),
+            None => update.update_expression("SET response_status = :status, body = :body"),
+        };
+        update.send().await.map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn release(&self, owner: &Owner, key: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(idempotency_pk(owner)))
+            .key("sk", s(idempotency_sk(key)))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 }

@@ -86,6 +86,8 @@ mod tests {
         contract::image_index(backend.store.as_ref()).await;
         contract::upload_index(backend.store.as_ref()).await;
         contract::key_store(backend.store.as_ref()).await;
+        contract::rate_limiter(backend.store.as_ref()).await;
+        contract::idempotency_store(backend.store.as_ref()).await;
         let publisher = LocalPublisher::new(Arc::clone(&backend.blobs), "http://cdn.local/");
         contract::blobs_and_publisher(backend.blobs.as_ref(), &publisher).await;
     }

@@ -9,7 +9,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
 use crate::store::{
-    ImageIndex, KeyStore, Lease, ListStart, Locked, StoreError, StoreResult, UploadIndex,
+    IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
+    RateLimiter, StoreError, StoreResult, StoredResponse, UploadIndex,
 };
 
 const SCHEMA: &str = "
@@ -33,6 +34,24 @@ CREATE TABLE IF NOT EXISTS images (
     lease_token   TEXT,
     lease_expires INTEGER,
     PRIMARY KEY (account, stage, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_limits (
+    hash   TEXT NOT NULL,
+    window INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (hash, window)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    account      TEXT NOT NULL,
+    stage        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    status       INTEGER,
+    content_type TEXT,
+    body         BLOB,
+    started_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (account, stage, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
     account    TEXT NOT NULL,
@@ -439,6 +458,137 @@ impl UploadIndex for SqliteStore {
                         status.as_str(),
                         status.error()
                     ],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RateLimiter for SqliteStore {
+    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> StoreResult<bool> {
+        let hash = key_hash.to_owned();
+        self.call(move |connection| {
+            // Past minutes are of no more use.
+            connection
+                .execute(
+                    "DELETE FROM rate_limits WHERE hash = ?1 AND window < ?2",
+                    params![hash, window],
+                )
+                .map_err(sql_error)?;
+            let counted = connection
+                .execute(
+                    "INSERT INTO rate_limits (hash, window, count) VALUES (?1, ?2, 1) \
+                     ON CONFLICT (hash, window) DO UPDATE SET count = count + 1 \
+                     WHERE count < ?3",
+                    params![hash, window, limit],
+                )
+                .map_err(sql_error)?;
+            Ok(counted == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn claim(
+        &self,
+        owner: &Owner,
+        key: &str,
+        fingerprint: &str,
+        expires_at: DateTime<Utc>,
+        stale_after: std::time::Duration,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let (owner, key, fingerprint) = (owner.clone(), key.to_owned(), fingerprint.to_owned());
+        let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(sql_error)?;
+            let now = Utc::now().timestamp_millis();
+            let held = transaction
+                .query_row(
+                    "SELECT fingerprint, status, content_type, body FROM idempotency \
+                     WHERE account = ?1 AND stage = ?2 AND key = ?3 AND expires_at >= ?4 \
+                     AND (status IS NOT NULL OR started_at >= ?5)",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        key,
+                        now,
+                        now - stale_ms
+                    ],
+                    |row| {
+                        let status: Option<u16> = row.get(1)?;
+                        Ok(IdempotencyRecord {
+                            fingerprint: row.get(0)?,
+                            response: status.map(|status| StoredResponse {
+                                status,
+                                content_type: row.get(2).unwrap_or_default(),
+                                body: row.get(3).unwrap_or_default(),
+                            }),
+                        })
+                    },
+                )
+                .optional()
+                .map_err(sql_error)?;
+            if held.is_none() {
+                transaction
+                    .execute(
+                        "INSERT OR REPLACE INTO idempotency (account, stage, key, fingerprint, \
+                         started_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            owner.account,
+                            owner.stage.as_str(),
+                            key,
+                            fingerprint,
+                            now,
+                            expires_at.timestamp_millis()
+                        ],
+                    )
+                    .map_err(sql_error)?;
+            }
+            transaction.commit().map_err(sql_error)?;
+            Ok(held)
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        owner: &Owner,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        let (owner, key, response) = (owner.clone(), key.to_owned(), response.clone());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "UPDATE idempotency SET status = ?4, content_type = ?5, body = ?6 \
+                     WHERE account = ?1 AND stage = ?2 AND key = ?3",
+                    params![
+                        owner.account,
+                        owner.stage.as_str(),
+                        key,
+                        response.status,
+                        response.content_type,
+                        response.body
+                    ],
+                )
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn release(&self, owner: &Owner, key: &str) -> StoreResult<()> {
+        let (owner, key) = (owner.clone(), key.to_owned());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "DELETE FROM idempotency WHERE account = ?1 AND stage = ?2 AND key = ?3",
+                    params![owner.account, owner.stage.as_str(), key],
                 )
                 .map(drop)
                 .map_err(sql_error)

@@ -1,0 +1,156 @@
+//! Rate limits, usage reporting and safe retries, over HTTP on whichever backend the suite runs.
+
+mod support;
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use imgforge::domain::Format;
+use imgforge::imaging::fixtures;
+use serde_json::Value;
+use support::call::{BOUNDARY, multipart};
+use support::{Client, Server, status_json};
+
+#[tokio::test]
+async fn the_eleventh_request_of_a_test_key_in_a_minute_is_a_429() {
+    let server = Server::start_with(&[("IMGFORGE_RATE_LIMIT_TEST", "10")]);
+    let limited = Client::new(&server, &server.key("test", "acct_limited"));
+    let other = Client::new(&server, &server.key("test", "acct_other"));
+    // A minute boundary in the middle would reset the count: then run again.
+    for _ in 0..2 {
+        let minute = Utc::now().timestamp() / 60;
+        let mut statuses = Vec::new();
+        for _ in 0..11 {
+            statuses.push(limited.get("/v1/images").send().await.unwrap());
+        }
+        if Utc::now().timestamp() / 60 != minute {
+            continue;
+        }
+        assert!(
+            statuses[..10]
+                .iter()
+                .all(|response| response.status() == 200)
+        );
+        let refused = statuses.pop().unwrap();
+        assert_eq!(refused.status(), 429);
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(
+            body["type"],
+            "https://docs.img-processing.com/errors/too-many-requests"
+        );
+        assert_eq!(
+            other.get("/v1/images").send().await.unwrap().status(),
+            200,
+            "keys count apart"
+        );
+        return;
+    }
+    panic!("two minute boundaries in two attempts");
+}
+
+#[tokio::test]
+async fn live_keys_see_how_many_images_a_request_processed() {
+    let server = Server::start();
+    let live = Client::new(&server, &server.key("live", "acct_usage"));
+    let test = Client::new(&server, &server.key("test", "acct_usage"));
+    let png = fixtures::encode(Format::Png, 4, 4);
+    let created = live.upload_bytes("billed", png.clone()).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-image-processing-usage"], "1");
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = live.get("/v1/images").send().await.unwrap();
+    assert!(
+        !listed.headers().contains_key("x-image-processing-usage"),
+        "only 201s count"
+    );
+    let mirrored = live
+        .post(&format!("/v1/images/{id}/mirror"))
+        .json(&serde_json::json!({"mode": "both"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mirrored.headers()["x-image-processing-usage"], "1");
+    let free = test.upload_bytes("free", png).await;
+    assert_eq!(free.status(), 201);
+    assert!(
+        !free.headers().contains_key("x-image-processing-usage"),
+        "test keys are not billed"
+    );
+}
+
+async fn upload_with_key(client: &Client, key: &str, name: &str) -> (u16, Value, bool) {
+    // A fixed boundary, so that retries send byte-identical bodies as a real client would.
+    let body = multipart(Some(name), Some(&fixtures::encode(Format::Png, 6, 6)));
+    let response = client
+        .post("/v1/images/upload")
+        .header("idempotency-key", key)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap(), replayed)
+}
+
+#[tokio::test]
+async fn a_retried_upload_with_the_same_key_creates_one_image() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_retry"));
+    let (status, first, replayed) = upload_with_key(&client, "upload-1", "once").await;
+    assert_eq!((status, replayed), (201, false));
+    let (status, again, replayed) = upload_with_key(&client, "upload-1", "once").await;
+    assert_eq!(
+        (status, &again, replayed),
+        (201, &first, true),
+        "the first response, replayed"
+    );
+    let (_, list) = status_json(client.get("/v1/images")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    let (status, error, _) = upload_with_key(&client, "upload-1", "different").await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(
+        error["errors"][0],
+        "Idempotency-Key was already used for a different request"
+    );
+    let (status, _, _) = upload_with_key(&client, "upload-2", "different").await;
+    assert_eq!(status, 201, "a new key is a new request");
+
+    let bad = client
+        .post("/v1/images/upload")
+        .header("idempotency-key", "");
+    assert_eq!(status_json(bad).await.0, 400);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_create_one_image() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_burst_retry"));
+    let retries = (0..20).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { upload_with_key(&client, "burst", "one").await })
+    });
+    let mut ids = HashSet::new();
+    for retry in retries {
+        let (status, body, _) = retry.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "every retry got the same image");
+    let (_, list) = status_json(client.get("/v1/images")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
