@@ -4,15 +4,18 @@ CARGO ?= cargo
 VENV ?= .venv
 TOOLS := $(VENV)/.installed
 
-.PHONY: run test fmt-check clippy lint test-all build deploy emulator bench
+.PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz
+
+FUZZ_SECONDS ?= 300
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
 # (built without the AWS backend, which the embedded store does not need: a much shorter build)
 run:
 	$(CARGO) run --release --no-default-features --bin imgforge -- serve
 
-## test: formatting, lints (Rust and the SAM template), and every test on both backends
-test: fmt-check clippy lint test-all
+## test: formatting, lints (Rust and the SAM template), every test on both backends, and
+## schemathesis against the OpenAPI description
+test: fmt-check clippy lint test-all schemathesis
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -29,6 +32,12 @@ lint: $(TOOLS)
 test-all: $(TOOLS)
 	VENV=$(VENV) scripts/with-moto.sh sh -c \
 	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations --test hardening'
+
+# Generated requests against `imgforge serve` (built by test-all): no server error, and every
+# response as openapi.yaml describes it.
+schemathesis: $(TOOLS)
+	$(CARGO) build --bin imgforge
+	VENV=$(VENV) scripts/schemathesis.sh
 
 $(TOOLS): requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -53,6 +62,14 @@ $(VENV)/bin/sam: $(TOOLS)
 ## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
 bench:
 	scripts/bench.sh
+
+## fuzz: libFuzzer over the engine for FUZZ_SECONDS (default 300), seeded with tests/corpus;
+## a crash lands in fuzz/artifacts/decode/ and belongs in tests/corpus/ as a regression test
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/decode
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none decode corpus/decode ../tests/corpus \
+	  -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -timeout=10
 
 ## emulator: serve the API over the AWS backend in a private moto_server, for trying it locally
 emulator: $(TOOLS)

@@ -80,3 +80,16 @@ async fn downloads_are_never_sniffed_as_another_type() {
     assert_eq!(download.headers()["content-type"], "image/jpeg");
     assert_eq!(download.headers()["x-content-type-options"], "nosniff");
 }
+
+/// What the fuzz target does (fuzz/fuzz_targets/decode.rs), over every file of the corpus:
+/// crashes the fuzzer finds are added there and stay fixed. Whatever is accepted must then be
+/// processed.
+#[test]
+fn the_engine_never_panics_on_the_corpus() {
+    for entry in std::fs::read_dir("tests/corpus").unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let outcome = imgforge::imaging::fixtures::exercise(&data, 1 << 20);
+        assert!(outcome.is_ok(), "{}: {outcome:?}", path.display());
+    }
+}

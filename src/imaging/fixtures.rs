@@ -88,3 +88,24 @@ pub fn display_p3_png(rgb: [u8; 3]) -> Vec<u8> {
         .expect("encoding");
     out
 }
+
+/// What the fuzz target does with any bytes, and the corpus test with every hostile file: an
+/// upload's inspection, then the decode paths of the operations (full, DCT-scaled) and encoding.
+/// `Err` means the engine failed on something it had accepted.
+pub fn exercise(data: &[u8], max_pixels: u64) -> Result<(), super::ImagingError> {
+    use super::{Fit, Gravity, Mirror, Operation, ResizeSpec, inspect, transform};
+    if inspect(data, max_pixels).is_err() {
+        return Ok(());
+    }
+    let shrink = ResizeSpec {
+        width: Some(7),
+        height: Some(5),
+        fit: Fit::Cover,
+        gravity: Gravity::Center,
+        background: None,
+    };
+    for operation in [Operation::Mirror(Mirror::Both), Operation::Resize(shrink)] {
+        transform(data, &operation, max_pixels)?;
+    }
+    Ok(())
+}
