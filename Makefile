@@ -4,7 +4,8 @@ CARGO ?= cargo
 VENV ?= .venv
 TOOLS := $(VENV)/.installed
 
-.PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz
+.PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz \
+	loadtest
 
 FUZZ_SECONDS ?= 300
 
@@ -62,6 +63,10 @@ $(VENV)/bin/sam: $(TOOLS)
 ## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
 bench:
 	scripts/bench.sh
+
+## loadtest: 60 s of mixed reads (wrk, 32 connections) against a release imgforge serve
+loadtest:
+	scripts/loadtest.sh
 
 ## fuzz: libFuzzer over the engine for FUZZ_SECONDS (default 300), seeded with tests/corpus;
 ## a crash lands in fuzz/artifacts/decode/ and belongs in tests/corpus/ as a regression test
