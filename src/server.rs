@@ -28,11 +28,11 @@ pub const PUBLIC_PATH: &str = "/public";
 /// Slack for multipart framing on top of the largest accepted image.
 const BODY_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
+/// What the receiver of presigned uploads needs: the API, and the store it checks them with.
 #[derive(Clone)]
-struct ServerState {
+struct UploadTarget {
     app: Arc<App>,
-    /// On the embedded backend, the store that presigned uploads are PUT into.
-    local_uploads: Option<Arc<FsBlobStore>>,
+    blobs: Arc<FsBlobStore>,
 }
 
 /// The whole API; with `local_uploads`, also the receiver of presigned uploads, as S3 would be.
@@ -42,13 +42,16 @@ pub fn router(app: Arc<App>, local_uploads: Option<Arc<FsBlobStore>>) -> Router 
             &format!("{PUBLIC_PATH}/images/{{image_id}}"),
             get(public_image),
         )
-        .route("/openapi.json", get(openapi));
-    if local_uploads.is_some() {
-        router = router.route(&format!("{UPLOADS_PATH}/{{*rest}}"), put(receive_upload));
+        .route("/openapi.json", get(openapi))
+        .fallback(dispatch)
+        .with_state(Arc::clone(&app));
+    if let Some(blobs) = local_uploads {
+        let uploads = Router::new()
+            .route(&format!("{UPLOADS_PATH}/{{*rest}}"), put(receive_upload))
+            .with_state(UploadTarget { app, blobs });
+        router = router.merge(uploads);
     }
     router
-        .fallback(dispatch)
-        .with_state(ServerState { app, local_uploads })
 }
 
 /// Serves until Ctrl-C or SIGTERM, finishing the requests in flight.
@@ -78,8 +81,7 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn dispatch(State(state): State<ServerState>, request: AxumRequest) -> AxumResponse {
-    let app = state.app;
+async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> AxumResponse {
     let (route, path_parameters) = match routes::find(request.method(), request.uri().path()) {
         Ok(found) => found,
         Err(routes::Miss::NoSuchPath) => {
@@ -192,11 +194,7 @@ async fn openapi() -> axum::Json<&'static serde_json::Value> {
 }
 
 /// The local CDN: a published image's public copy, without a key, cacheable for a year.
-async fn public_image(
-    State(state): State<ServerState>,
-    Path(raw_id): Path<String>,
-) -> AxumResponse {
-    let app = state.app;
+async fn public_image(State(app): State<Arc<App>>, Path(raw_id): Path<String>) -> AxumResponse {
     let not_found = || respond(output::error(&ApiError::ImageNotFound(raw_id.clone())));
     let Some(id) = ImageId::parse(&raw_id) else {
         return not_found();
@@ -223,44 +221,46 @@ async fn public_image(
 /// The embedded backend's stand-in for a presigned S3 PUT: checks the signature over key, type
 /// and size, stores the file, and ingests it at once (where S3 would send an event).
 async fn receive_upload(
-    State(state): State<ServerState>,
+    State(target): State<UploadTarget>,
     Path(rest): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     request: AxumRequest,
 ) -> AxumResponse {
-    let Some(blobs) = state.local_uploads else {
-        return respond(output::error(&ApiError::NotFound(
-            "No such endpoint.".into(),
-        )));
-    };
     let key = format!("{}/{rest}", UPLOADS_PATH.trim_start_matches('/'));
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let limit = state.app.limits.max_upload_bytes;
-    let body = match read_body(request.into_body(), limit).await {
-        Ok(body) => body,
-        Err(error) => return respond(output::error(&error)),
-    };
+    let headers = request.headers();
+    let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    let content_type = text(header::CONTENT_TYPE).unwrap_or_default().to_owned();
+    // The signature is checked against the declared length before any of the body is read.
+    let length: Option<u64> = text(header::CONTENT_LENGTH).and_then(|value| value.parse().ok());
     let expires = query.get("expires").and_then(|value| value.parse().ok());
     let signature = query.get("signature").map_or("", String::as_str);
-    let format = Format::from_mime_type(&content_type);
-    let signed = expires.is_some_and(|expires| {
-        blobs
-            .signer()
-            .verify(&key, &content_type, body.len() as u64, expires, signature)
-    });
-    let (true, Some(format)) = (signed, format) else {
+    let signed = match (expires, length) {
+        (Some(expires), Some(length)) => {
+            target
+                .blobs
+                .signer()
+                .verify(&key, &content_type, length, expires, signature)
+        }
+        _ => false,
+    };
+    let (true, Some(length), Some(format)) =
+        (signed, length, Format::from_mime_type(&content_type))
+    else {
         return respond(output::error(&ApiError::Forbidden(
             "The upload URL is invalid or expired, or the request does not match it.".into(),
         )));
     };
+    let body = match read_body(request.into_body(), length).await {
+        Ok(body) if body.len() as u64 == length => body,
+        Ok(_) => {
+            let short = ApiError::BadRequest("The body is shorter than its Content-Length.".into());
+            return respond(output::error(&short));
+        }
+        Err(error) => return respond(output::error(&error)),
+    };
     let stored = async {
-        blobs.put(&key, body, format).await?;
-        ingest_upload(&state.app, &key).await
+        target.blobs.put(&key, body, format).await?;
+        ingest_upload(&target.app, &key).await
     }
     .await;
     match stored {
