@@ -145,21 +145,16 @@ async fn publishing_copies_with_type_and_cache_control_and_unpublishing_invalida
 
     let cloudfront = aws_sdk_cloudfront::Client::new(&stack.sdk);
     let distribution = stack.names.distribution_id.as_deref().unwrap();
-    let listed = cloudfront
-        .list_invalidations()
-        .distribution_id(distribution)
-        .send()
-        .await
-        .unwrap();
-    let invalidations = listed
+    let listed = invalidations(&cloudfront, distribution).await;
+    let summaries = listed
         .invalidation_list()
         .map(|list| list.items())
         .unwrap_or_default();
-    assert_eq!(invalidations.len(), 1);
+    assert_eq!(summaries.len(), 1);
     let invalidation = cloudfront
         .get_invalidation()
         .distribution_id(distribution)
-        .id(invalidations[0].id())
+        .id(summaries[0].id())
         .send()
         .await
         .unwrap();
@@ -173,17 +168,24 @@ async fn publishing_copies_with_type_and_cache_control_and_unpublishing_invalida
 
     let again = Call::new("unpublish-image", key).image(&id).send(app).await;
     assert_eq!(again.status(), 201);
-    let listed = cloudfront
-        .list_invalidations()
-        .distribution_id(distribution)
-        .send()
-        .await
-        .unwrap();
+    let listed = invalidations(&cloudfront, distribution).await;
     assert_eq!(
         listed.invalidation_list().map(|list| list.items().len()),
         Some(1),
         "unpublishing a private image invalidates nothing"
     );
+}
+
+async fn invalidations(
+    cloudfront: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+) -> aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput {
+    cloudfront
+        .list_invalidations()
+        .distribution_id(distribution)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -2,12 +2,13 @@
 //! the binaries in `functions/` and `Cargo.toml`, and the sample events in `events/` all name the
 //! same endpoints; and every sample event runs through its handler as `sam local invoke` would.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bytes::Bytes;
 use imgforge::api::{self, routes};
-use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
 };
@@ -16,6 +17,7 @@ use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
 use imgforge::store::{original_key, upload_key};
 use serde_yaml_ng::Value as Yaml;
+use support::call::{LocalApp, local_app};
 
 /// The function that is not an HTTP route: S3 invokes it.
 const INGEST: &str = "ingest-upload";
@@ -133,25 +135,16 @@ fn load_event(name: &str) -> String {
 
 /// The embedded backend, holding what the sample events refer to: their key, the image they
 /// name, and the upload whose file the S3 event announces.
-async fn backend_for_events() -> (App, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        backend: BackendKind::Local,
-        data_dir: dir.path().to_owned(),
-        public_base_url: None,
-        api_base_url: None,
-        aws: AwsNames::default(),
-        limits: Limits::default(),
-        // The create-image event's URL is pointed at a local origin below.
-        fetch: FetchConfig {
+async fn backend_for_events() -> LocalApp {
+    // The create-image event's URL is pointed at a local origin (see `with_local_url`).
+    let events = local_app("acct_setup", |config| {
+        config.fetch = FetchConfig {
             url_allowlist: "http://127.0.0.1:*/*".into(),
             url_allow_loopback: true,
-        },
-    };
-    let backend = Backend::open(&config, "http://127.0.0.1:3000")
-        .await
-        .unwrap();
-    let app = App::new(&backend, &config, "http://127.0.0.1:3000");
+        };
+    })
+    .await;
+    let app = &events.app;
 
     let publish: serde_json::Value = serde_json::from_str(&load_event("publish-image")).unwrap();
     let key = publish["headers"]["x-api-key"].as_str().unwrap();
@@ -220,7 +213,7 @@ async fn backend_for_events() -> (App, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    (app, dir)
+    events
 }
 
 /// The create-image event with its URL moved to a loopback origin serving a PNG, as no test may
@@ -244,7 +237,8 @@ async fn with_local_url(event: &str) -> String {
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
-    let (app, _dir) = backend_for_events().await;
+    let events = backend_for_events().await;
+    let app = &events.app;
     // Delete goes last: the other events name the image it removes.
     let order = [
         ("upload-image", 201),
@@ -273,7 +267,7 @@ async fn every_sample_event_runs_through_its_handler() {
     for (name, status) in order {
         if name == INGEST {
             let event = serde_json::from_str(&load_event(name)).unwrap();
-            ingest_event(&app, event).await.unwrap();
+            ingest_event(app, event).await.unwrap();
             continue;
         }
         let mut event = load_event(name);
@@ -282,7 +276,7 @@ async fn every_sample_event_runs_through_its_handler() {
         }
         let request = lambda_http::request::from_str(&event).unwrap();
         let route = routes::by_name(name).unwrap();
-        let response = api::serve(&app, route.handler, request).await;
+        let response = api::serve(app, route.handler, request).await;
         assert_eq!(response.status(), status, "{name}: {:?}", response.body());
         if name == "get-upload" {
             let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();

@@ -13,60 +13,33 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use imgforge::api::auth::create_key;
-use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
-use imgforge::domain::{Format, Stage};
+use imgforge::domain::Format;
 use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use serde_json::{Value, json};
-use support::call::{Call, json};
+use support::call::{Call, LocalApp, json, local_app};
 
-struct Harness {
-    app: App,
-    key: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn harness(allowlist: &str, allow_loopback: bool) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        backend: BackendKind::Local,
-        data_dir: dir.path().to_owned(),
-        public_base_url: None,
-        api_base_url: None,
-        aws: AwsNames::default(),
-        limits: Limits {
-            max_upload_bytes: 1024 * 1024,
-            ..Limits::default()
-        },
-        fetch: FetchConfig {
+async fn harness(allowlist: &str, allow_loopback: bool) -> LocalApp {
+    local_app("acct_fetch", |config| {
+        config.limits.max_upload_bytes = 1024 * 1024;
+        config.fetch = FetchConfig {
             url_allowlist: allowlist.to_owned(),
             url_allow_loopback: allow_loopback,
-        },
-    };
-    let backend = Backend::open(&config, "http://127.0.0.1:9").await.unwrap();
-    let app = App::new(&backend, &config, "http://127.0.0.1:9");
-    let key = create_key(app.keys.as_ref(), "acct_fetch", Stage::Test)
-        .await
-        .unwrap();
-    Harness {
-        app,
-        key,
-        _dir: dir,
-    }
+        };
+    })
+    .await
 }
 
-impl Harness {
-    async fn create(&self, url: &str) -> (u16, Value) {
-        let body = json!({"name": "fetched", "url": url})
-            .to_string()
-            .into_bytes();
-        let response = Call::new("create-image", &self.key)
-            .body("application/json", body)
-            .send(&self.app)
-            .await;
-        (response.status().as_u16(), json(&response))
-    }
+/// Create from URL through its handler.
+async fn create(harness: &LocalApp, url: &str) -> (u16, Value) {
+    let body = json!({"name": "fetched", "url": url})
+        .to_string()
+        .into_bytes();
+    let response = Call::new("create-image", &harness.key)
+        .body("application/json", body)
+        .send(&harness.app)
+        .await;
+    (response.status().as_u16(), json(&response))
 }
 
 /// A loopback listener that only counts the connections made to it.
@@ -164,7 +137,7 @@ async fn every_spelling_of_an_internal_address_is_refused_without_connecting() {
         "http://[ff02::1]/x.png".to_owned(),
         "http://[64:ff9b::a9fe:a9fe]/x.png".to_owned(),
     ] {
-        let (status, body) = harness.create(&url).await;
+        let (status, body) = create(&harness, &url).await;
         assert_eq!(status, 422, "{url}: {body}");
         assert!(problem(&body).contains("not allowed"), "{url}: {body}");
     }
@@ -194,11 +167,11 @@ async fn only_listed_https_origins_pass_by_default() {
         ),
         ("not a url".to_owned(), "url must be a valid URL"),
     ] {
-        let (status, body) = harness.create(&url).await;
+        let (status, body) = create(&harness, &url).await;
         assert_eq!(status, 422, "{url}");
         assert!(problem(&body).starts_with(expected), "{url}: {body}");
     }
-    let (status, body) = harness.create("").await;
+    let (status, body) = create(&harness, "").await;
     assert_eq!((status, problem(&body)), (422, "url must be a valid URL"));
     let missing = Call::new("create-image", &harness.key)
         .body(
@@ -215,7 +188,7 @@ async fn only_listed_https_origins_pass_by_default() {
 async fn a_listed_origin_is_fetched_and_becomes_an_image() {
     let address = origin().await;
     let harness = harness(&format!("http://127.0.0.1:{}/*", address.port()), true).await;
-    let (status, image) = harness.create(&format!("http://{address}/image.png")).await;
+    let (status, image) = create(&harness, &format!("http://{address}/image.png")).await;
     assert_eq!(status, 201, "{image}");
     assert_eq!(
         (image["width"].as_u64(), image["height"].as_u64()),
@@ -231,16 +204,14 @@ async fn a_listed_origin_is_fetched_and_becomes_an_image() {
 async fn redirects_are_followed_three_times_and_each_is_checked() {
     let address = origin().await;
     let harness = harness(&format!("http://127.0.0.1:{}/*", address.port()), true).await;
-    let (status, body) = harness.create(&format!("http://{address}/hop/2")).await;
+    let (status, body) = create(&harness, &format!("http://{address}/hop/2")).await;
     assert_eq!(status, 201, "three redirects are fine: {body}");
-    let (status, body) = harness.create(&format!("http://{address}/hop/3")).await;
+    let (status, body) = create(&harness, &format!("http://{address}/hop/3")).await;
     assert_eq!(
         (status, problem(&body)),
         (422, "url redirected more than 3 times")
     );
-    let (status, body) = harness
-        .create(&format!("http://{address}/to-metadata"))
-        .await;
+    let (status, body) = create(&harness, &format!("http://{address}/to-metadata")).await;
     assert_eq!(status, 422);
     assert!(
         problem(&body).contains("not"),
@@ -257,7 +228,7 @@ async fn bad_answers_are_clear_refusals() {
         ("/text", "url must be a JPEG, PNG or WebP image"),
         ("/missing", "url answered HTTP 404"),
     ] {
-        let (status, body) = harness.create(&format!("http://{address}{path}")).await;
+        let (status, body) = create(&harness, &format!("http://{address}{path}")).await;
         assert_eq!((status, problem(&body)), (422, expected), "{path}");
     }
 }
@@ -267,7 +238,7 @@ async fn a_fetch_that_hangs_is_cut_off() {
     let address = origin().await;
     let harness = harness(&format!("http://127.0.0.1:{}/*", address.port()), true).await;
     let started = std::time::Instant::now();
-    let (status, body) = harness.create(&format!("http://{address}/slow")).await;
+    let (status, body) = create(&harness, &format!("http://{address}/slow")).await;
     assert_eq!(
         (status, problem(&body)),
         (422, "url took more than 20 seconds")

@@ -8,44 +8,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imgforge::api::auth::create_key;
-use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
 use imgforge::domain::{Format, ImageId, Stage};
-use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::store::{
     BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
 };
 use serde_json::Value;
-use support::call::{Call, json, race_state_changes, upload_png, uploaded_id};
+use support::call::{Call, LocalApp, json, local_app, race_state_changes, upload_png, uploaded_id};
 
-struct Harness {
-    app: App,
-    key: String,
-    _dir: tempfile::TempDir,
-}
+type Harness = LocalApp;
 
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        backend: BackendKind::Local,
-        data_dir: dir.path().to_owned(),
-        public_base_url: Some("https://cdn.example.com".into()),
-        api_base_url: None,
-        aws: AwsNames::default(),
-        limits: Limits::default(),
-        fetch: FetchConfig::default(),
-    };
-    let backend = Backend::open(&config, "http://127.0.0.1:9").await.unwrap();
-    let app = App::new(&backend, &config, "http://127.0.0.1:9");
-    let key = create_key(app.keys.as_ref(), "acct_handlers", Stage::Test)
-        .await
-        .unwrap();
-    Harness {
-        app,
-        key,
-        _dir: dir,
-    }
+    local_app("acct_handlers", |config| {
+        config.public_base_url = Some("https://cdn.example.com".into());
+    })
+    .await
 }
 
 async fn upload(harness: &Harness, name: &str) -> Value {

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use imgforge::api::auth::create_key;
 use imgforge::api::{self, routes};
-use imgforge::app::App;
-use imgforge::domain::{Format, ImageId};
+use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
+use imgforge::domain::{Format, ImageId, Stage};
+use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::store::public_key;
 use lambda_http::http::Request as HttpRequest;
@@ -170,5 +172,38 @@ pub async fn race_state_changes(app: &App, key: &str) {
             ),
             other => panic!("unexpected {other}"),
         }
+    }
+}
+
+/// An app over the embedded backend in a directory of its own, with a test key of `account`.
+pub struct LocalApp {
+    pub app: App,
+    pub key: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A [`LocalApp`]; `tune` adjusts its configuration first.
+pub async fn local_app(account: &str, tune: impl FnOnce(&mut Config)) -> LocalApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        backend: BackendKind::Local,
+        data_dir: dir.path().to_owned(),
+        public_base_url: None,
+        api_base_url: None,
+        aws: AwsNames::default(),
+        limits: Limits::default(),
+        fetch: FetchConfig::default(),
+    };
+    tune(&mut config);
+    let origin = "http://127.0.0.1:9";
+    let backend = Backend::open(&config, origin).await.unwrap();
+    let app = App::new(&backend, &config, origin);
+    let key = create_key(app.keys.as_ref(), account, Stage::Test)
+        .await
+        .unwrap();
+    LocalApp {
+        app,
+        key,
+        _dir: dir,
     }
 }
