@@ -2,6 +2,7 @@
 
 CARGO ?= cargo
 VENV ?= .venv
+RELEASE_BIN := $(or $(CARGO_TARGET_DIR),target)/release/imgforge
 TOOLS := $(VENV)/.installed
 
 .PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz \
@@ -81,6 +82,6 @@ emulator: $(TOOLS)
 	$(CARGO) build --release --bin imgforge
 	VENV=$(VENV) scripts/with-moto.sh sh -c '\
 	  export IMGFORGE_BACKEND=aws IMGFORGE_BUCKET=imgforge-local IMGFORGE_TABLE=imgforge-local && \
-	  eval "$$(target/release/imgforge emulator init)" && \
-	  echo "API key: $$(target/release/imgforge keys create --stage test)" && \
-	  target/release/imgforge serve'
+	  eval "$$($(RELEASE_BIN) emulator init)" && \
+	  echo "API key: $$($(RELEASE_BIN) keys create --stage test)" && \
+	  $(RELEASE_BIN) serve'

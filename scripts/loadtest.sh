@@ -9,7 +9,7 @@ duration=${LOADTEST_SECONDS:-60}
 cargo build --release --no-default-features --bin imgforge
 data=$(mktemp -d)
 IMGFORGE_ADDR=127.0.0.1:0 IMGFORGE_DATA_DIR="$data" RUST_LOG=warn \
-  target/release/imgforge serve >"$data/stdout" 2>"$data/stderr" &
+  "${CARGO_TARGET_DIR:-target}/release/imgforge" serve >"$data/stdout" 2>"$data/stderr" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
-imgforge=${IMGFORGE:-target/debug/imgforge}
+imgforge=${IMGFORGE:-${CARGO_TARGET_DIR:-target}/debug/imgforge}
 examples=${SCHEMATHESIS_EXAMPLES:-25}
 
 data=$(mktemp -d)
