@@ -1,2 +1,2 @@
-//! The Lambda of the endpoint named like this file; see `imgforge::api::routes`.
-imgforge::lambda_main!();
+//! The Lambda of one endpoint; see `imgforge::api::routes`.
+imgforge::lambda_main!(create_image);

@@ -11,7 +11,7 @@ use lambda_http::service_fn;
 use lambda_runtime::LambdaEvent;
 
 use crate::api::handlers::ingest_upload;
-use crate::api::{self, routes};
+use crate::api::{self, routes::Route};
 use crate::app::{App, Backend, Config};
 
 #[derive(Parser)]
@@ -33,11 +33,9 @@ async fn aws_app(config: &Config) -> Result<Arc<App>, Error> {
     Ok(Arc::new(App::new(&backend, config, "")))
 }
 
-/// The whole `main` of an endpoint's Lambda, found in the route table by the binary's name.
-pub fn start(route_name: &str) -> Result<(), Error> {
-    let route =
-        routes::by_name(route_name).ok_or_else(|| format!("no route is named {route_name}"))?;
-    let (config, runtime) = prepare(route_name)?;
+/// The whole `main` of an endpoint's Lambda.
+pub fn start(route: &'static Route) -> Result<(), Error> {
+    let (config, runtime) = prepare(route.name)?;
     runtime.block_on(async move {
         let app = aws_app(&config).await?;
         lambda_http::run(service_fn(move |request| {
@@ -79,12 +77,18 @@ pub async fn ingest_event(app: &App, event: S3Event) -> Result<(), Error> {
     Ok(())
 }
 
-/// `fn main` for a file in `functions/`: the binary's name is its route's name.
+/// `fn main` for a file in `functions/`, given its route's handler: the binary must be named
+/// after it (checked at compile time), and links only that route's code.
 #[macro_export]
 macro_rules! lambda_main {
-    () => {
+    ($handler:ident) => {
+        const _: () = assert!(
+            $crate::api::routes::names_match(env!("CARGO_BIN_NAME"), stringify!($handler)),
+            "a function's binary must be named after its route's handler"
+        );
+
         fn main() -> Result<(), $crate::lambda::Error> {
-            $crate::lambda::start(env!("CARGO_BIN_NAME"))
+            $crate::lambda::start(&$crate::api::routes::route::$handler)
         }
     };
 }

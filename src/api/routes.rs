@@ -17,18 +17,48 @@ pub struct Route {
     pub handler: Handler,
 }
 
-/// One line per endpoint: name, method, path (API Gateway syntax), handler.
+/// One line per endpoint: name, method, path (API Gateway syntax), handler. Each route is also a
+/// static of its own in [`route`], named after its handler, so that a Lambda can start from its
+/// route without linking every other handler (and the engine) into its binary.
 macro_rules! routes {
     ($($name:literal $method:ident $path:literal => $handler:ident),* $(,)?) => {
-        pub static ROUTES: &[Route] = &[$(
-            Route {
-                name: $name,
-                method: Method::$method,
-                path: $path,
-                handler: |app, caller, request| Box::pin(handlers::$handler(app, caller, request)),
-            },
-        )*];
+        /// Every route on its own, named after its handler.
+        #[allow(non_upper_case_globals)]
+        pub mod route {
+            use super::*;
+            $(
+                pub static $handler: Route = Route {
+                    name: $name,
+                    method: Method::$method,
+                    path: $path,
+                    handler: |app, caller, request| Box::pin(handlers::$handler(app, caller, request)),
+                };
+                const _: () = assert!(
+                    names_match($name, stringify!($handler)),
+                    concat!("route ", $name, " must be named after its handler")
+                );
+            )*
+        }
+
+        pub static ROUTES: &[&Route] = &[$(&route::$handler),*];
     };
+}
+
+/// Whether a route's (or binary's) kebab-case name is its handler's snake-case name.
+pub const fn names_match(kebab: &str, snake: &str) -> bool {
+    let (kebab, snake) = (kebab.as_bytes(), snake.as_bytes());
+    if kebab.len() != snake.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < kebab.len() {
+        let expected = if snake[i] == b'_' { b'-' } else { snake[i] };
+        if kebab[i] != expected {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 routes! {
@@ -53,7 +83,7 @@ routes! {
 }
 
 pub fn by_name(name: &str) -> Option<&'static Route> {
-    ROUTES.iter().find(|route| route.name == name)
+    ROUTES.iter().copied().find(|route| route.name == name)
 }
 
 /// Why a request matched no route.
@@ -72,6 +102,7 @@ pub fn find(
     let mut allowed = Vec::new();
     let mut matches: Vec<_> = ROUTES
         .iter()
+        .copied()
         .filter_map(|route| Some((route, match_path(route.path, path)?)))
         .collect();
     // `/v1/images/upload` must win over `/v1/images/{image_id}`.
