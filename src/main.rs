@@ -212,8 +212,8 @@ fn transform_file(
             let mut resolved = Vec::new();
             for placement in placements {
                 let path = files
-                    .get(placement.id.as_str())
-                    .ok_or_else(|| format!("no --watermark {}=PATH was given", placement.id))?;
+                    .get(placement.image.as_str())
+                    .ok_or_else(|| format!("no --watermark {}=PATH was given", placement.image))?;
                 resolved.push(placement.with_image(read(Path::new(path))?.into()));
             }
             Operation::Watermark(resolved)

@@ -2,7 +2,6 @@
 //! ranges, every problem of a request reported together, and turned into engine operations.
 //! The API handlers and `imgforge transform` share this.
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::validate::Fields;
@@ -55,29 +54,8 @@ impl Kind {
     }
 }
 
-/// Where a watermark image goes; the image itself is looked up by id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Placement {
-    pub id: ImageId,
-    pub left: i64,
-    pub top: i64,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub repetition: Repetition,
-}
-
-impl Placement {
-    pub fn with_image(&self, image: Bytes) -> Watermark {
-        Watermark {
-            image,
-            left: self.left,
-            top: self.top,
-            width: self.width,
-            height: self.height,
-            repetition: self.repetition,
-        }
-    }
-}
+/// A watermark as a request gives it: its image named by id, to be looked up.
+pub type Placement = Watermark<ImageId>;
 
 #[derive(Debug, Clone)]
 pub enum Parsed {
@@ -291,7 +269,7 @@ fn watermark(fields: &mut Fields) -> Option<Parsed> {
         let height = item.number("height", size, false);
         let repetition = item.choice("repetition_mode", &names(&REPETITIONS), false);
         Some(Placement {
-            id: id?,
+            image: id?,
             left: left.round() as i64,
             top: top.round() as i64,
             width: width.map(|w| w.round() as u32),

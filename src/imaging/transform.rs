@@ -13,15 +13,30 @@ use super::resize::{ResizeSpec, resample};
 use super::{ImagingError, probe};
 use crate::domain::Format;
 
-/// A watermark image and where it goes.
-#[derive(Debug, Clone)]
-pub struct Watermark {
-    pub image: Bytes,
+/// A watermark image and where it goes. The engine takes the image's bytes; a request names it
+/// (by id, say) until it is fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watermark<Image = Bytes> {
+    pub image: Image,
     pub left: i64,
     pub top: i64,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub repetition: Repetition,
+}
+
+impl<Image> Watermark<Image> {
+    /// The same placement, with the image given another way.
+    pub fn with_image<Other>(&self, image: Other) -> Watermark<Other> {
+        Watermark {
+            image,
+            left: self.left,
+            top: self.top,
+            width: self.width,
+            height: self.height,
+            repetition: self.repetition,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -61,8 +61,9 @@ async fn transform_image(app: &App, caller: Caller, request: Request, kind: Kind
         Parsed::Watermark(placements) => {
             let mut watermarks = Vec::with_capacity(placements.len());
             for placement in &placements {
-                find_image(app, owner, &placement.id).await?;
-                watermarks.push(placement.with_image(original(app, owner, &placement.id).await?));
+                find_image(app, owner, &placement.image).await?;
+                watermarks
+                    .push(placement.with_image(original(app, owner, &placement.image).await?));
             }
             Operation::Watermark(watermarks)
         }
