@@ -10,9 +10,11 @@ pub use lambda_http::Error;
 use lambda_http::service_fn;
 use lambda_runtime::LambdaEvent;
 
-use crate::api::handlers::ingest_upload;
 use crate::api::{self, routes::Route};
-use crate::app::{App, Backend, Config};
+use crate::app::App;
+use crate::config::Config;
+use crate::services::uploads;
+use crate::store::Backend;
 
 #[derive(Parser)]
 struct LambdaConfig {
@@ -30,7 +32,7 @@ fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
 
 async fn aws_app(config: &Config) -> Result<Arc<App>, Error> {
     let backend = Backend::open_aws(&config.aws).await?;
-    Ok(Arc::new(App::new(&backend, config, "")))
+    Ok(Arc::new(App::from_ports(backend.ports(), config)))
 }
 
 /// The whole `main` of an endpoint's Lambda.
@@ -71,7 +73,7 @@ pub async fn ingest_event(app: &App, event: S3Event) -> Result<(), Error> {
             .map(|(_, value)| value.into_owned())
             .next()
             .unwrap_or_default();
-        let outcome = ingest_upload(app, &key).await?;
+        let outcome = uploads::ingest(app, &key).await?;
         tracing::info!(key, ?outcome, "ingested upload");
     }
     Ok(())
@@ -89,6 +91,16 @@ macro_rules! lambda_main {
 
         fn main() -> Result<(), $crate::lambda::Error> {
             $crate::lambda::start(&$crate::api::routes::route::$handler)
+        }
+    };
+}
+
+/// `fn main` for the function S3 invokes when a direct upload lands.
+#[macro_export]
+macro_rules! ingest_main {
+    () => {
+        fn main() -> Result<(), $crate::lambda::Error> {
+            $crate::lambda::start_ingest()
         }
     };
 }

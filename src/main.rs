@@ -7,17 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use imgforge::api::auth::create_key;
-use imgforge::api::handlers::imaging_error;
-use imgforge::api::operations::{self, Kind, Parsed};
+use imgforge::api::transform_params::{self, Transformation};
+use imgforge::app::App;
 #[cfg(feature = "aws")]
-use imgforge::app::AwsNames;
-use imgforge::app::{App, Backend, Config, Limits};
-use imgforge::domain::ApiError;
-use imgforge::domain::{Stage, new_account_id, valid_account_id};
-use imgforge::imaging::{Operation, probe, transform};
+use imgforge::config::AwsNames;
+use imgforge::config::{Config, Limits};
+use imgforge::domain::{ApiError, ImageId, Stage, new_account_id, valid_account_id};
+use imgforge::imaging::probe;
 use imgforge::server;
+use imgforge::services::transform::{self, WatermarkImages};
+use imgforge::store::Backend;
 #[cfg(feature = "aws")]
 use imgforge::store::aws::{emulator, sdk_config};
 use tracing_subscriber::EnvFilter;
@@ -44,7 +47,7 @@ enum Command {
     },
     /// Apply a transformation to a local file, with the same engine and checks as the API.
     Transform {
-        operation: Kind,
+        operation: Transformation,
         /// The parameters as the API takes them, e.g. '{"width": 800}'.
         #[arg(long, default_value = "{}")]
         params: String,
@@ -147,7 +150,7 @@ async fn run(command: Command) -> CliResult {
             limits,
             input,
             output,
-        } => transform_file(operation, &params, &watermarks, &limits, &input, &output),
+        } => transform_file(operation, &params, &watermarks, &limits, &input, &output).await,
         Command::Keys {
             command:
                 KeysCommand::Create {
@@ -164,8 +167,7 @@ async fn run(command: Command) -> CliResult {
                 .into());
             }
             let backend = Backend::open(&config, "").await?;
-            let app = App::new(&backend, &config, "");
-            let key = create_key(app.keys.as_ref(), &account, stage.into()).await?;
+            let key = create_key(backend.ports().keys.as_ref(), &account, stage.into()).await?;
             println!("{key}");
             Ok(())
         }
@@ -182,45 +184,53 @@ async fn run(command: Command) -> CliResult {
     }
 }
 
+/// Watermark images given on the command line as `IMAGE_ID=PATH`.
+struct WatermarkFiles(HashMap<String, PathBuf>);
+
+#[async_trait]
+impl WatermarkImages for WatermarkFiles {
+    async fn watermark_image(&self, id: &ImageId) -> Result<Bytes, ApiError> {
+        let path = self
+            .0
+            .get(id.as_str())
+            .ok_or_else(|| ApiError::validation(format!("no --watermark {id}=PATH was given")))?;
+        read(path).map(Bytes::from).map_err(ApiError::validation)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
 /// `imgforge transform`: prints the new image's format, size and byte count as JSON.
-fn transform_file(
-    kind: Kind,
+async fn transform_file(
+    kind: Transformation,
     params: &str,
     watermarks: &[String],
     limits: &Limits,
     input: &Path,
     output: &Path,
 ) -> CliResult {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
-    };
     let bytes = read(input)?;
     let source = probe(&bytes, limits.max_pixels).map_err(|error| format!("the input {error}"))?;
     let body = match serde_json::from_str(params) {
         Ok(serde_json::Value::Object(body)) => body,
         _ => return Err("--params must be a JSON object".into()),
     };
-    let request = operations::parse(kind, body, (source.width, source.height))
-        .map_err(|error| describe(&error))?;
-    let operation = match request.parsed {
-        Parsed::Operation(operation) => operation,
-        Parsed::Watermark(placements) => {
-            let files: HashMap<&str, &str> = watermarks
-                .iter()
-                .filter_map(|pair| pair.split_once('='))
-                .collect();
-            let mut resolved = Vec::new();
-            for placement in placements {
-                let path = files
-                    .get(placement.image.as_str())
-                    .ok_or_else(|| format!("no --watermark {}=PATH was given", placement.image))?;
-                resolved.push(placement.with_image(read(Path::new(path))?.into()));
-            }
-            Operation::Watermark(resolved)
-        }
-    };
-    let result = transform(&bytes, &operation, limits.max_pixels)
-        .map_err(|error| describe(&imaging_error(error)))?;
+    let files = WatermarkFiles(
+        watermarks
+            .iter()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(id, path)| (id.to_owned(), PathBuf::from(path)))
+            .collect(),
+    );
+    let result = async {
+        let request = transform_params::parse(kind, body, (source.width, source.height))?;
+        let operation = transform::operation(request.plan, &files).await?;
+        transform::apply(bytes.into(), operation, limits.max_pixels).await
+    }
+    .await
+    .map_err(|error| describe(&error))?;
     std::fs::write(output, &result.bytes)
         .map_err(|error| format!("cannot write {}: {error}", output.display()))?;
     let summary = serde_json::json!({
@@ -247,19 +257,20 @@ async fn serve(addr: SocketAddr, config: Config) -> CliResult {
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
     let origin = format!("http://{}", listener.local_addr()?);
     let backend = Backend::open(&config, &origin).await?;
-    let app = Arc::new(App::new(&backend, &config, &origin));
-    let local_uploads = match &backend {
+    let app = Arc::new(App::from_ports(backend.ports(), &config));
+    let backend_routes = match &backend {
         Backend::Local(local) => {
-            if !local.store.has_keys().await? {
-                let key = create_key(app.keys.as_ref(), &new_account_id(), Stage::Test).await?;
+            if !local.has_keys().await? {
+                let key =
+                    create_key(app.store.keys.as_ref(), &new_account_id(), Stage::Test).await?;
                 println!("Created a test API key for this new store (shown only once): {key}");
             }
-            Some(Arc::clone(&local.blobs))
+            Some(server::local_backend_routes(&app, local))
         }
         #[cfg(feature = "aws")]
         Backend::Aws(_) => None,
     };
     println!("imgforge is serving the API at {origin}");
-    server::run(app, local_uploads, listener).await?;
+    server::run(app, backend_routes, listener).await?;
     Ok(())
 }

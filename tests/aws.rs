@@ -4,17 +4,16 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use aws_config::SdkConfig;
 use imgforge::api::auth::create_key;
-use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
+use imgforge::app::App;
+use imgforge::config::{AwsNames, BackendKind, Config};
 use imgforge::domain::{Format, ImageId, Owner, Stage};
-use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
-use imgforge::store::aws::{AwsBackend, emulator, s3_client, sdk_config};
-use imgforge::store::{contract, original_key, public_key};
+use imgforge::store::aws::{emulator, s3_client, sdk_config};
+use imgforge::store::layout::{original_key, public_key};
+use imgforge::store::{Backend, contract};
 use serde_json::Value;
 use support::call::{Call, json, race_state_changes, uploaded_id};
 use support::emulator_endpoint;
@@ -30,13 +29,6 @@ struct Stack {
 }
 
 impl Stack {
-    fn aws(&self) -> &AwsBackend {
-        match &self.backend {
-            Backend::Aws(aws) => aws,
-            Backend::Local(_) => unreachable!("the stack is on AWS"),
-        }
-    }
-
     fn bucket(&self) -> &str {
         self.names.bucket.as_deref().expect("a bucket")
     }
@@ -78,16 +70,12 @@ async fn stack() -> Stack {
     };
     let config = Config {
         backend: BackendKind::Aws,
-        data_dir: PathBuf::new(),
-        public_base_url: None,
-        api_base_url: None,
         aws: names.clone(),
-        limits: Limits::default(),
-        fetch: FetchConfig::default(),
+        ..Config::default()
     };
     let backend = Backend::open(&config, "").await.unwrap();
-    let app = App::new(&backend, &config, "");
-    let key = create_key(app.keys.as_ref(), ACCOUNT, Stage::Test)
+    let app = App::from_ports(backend.ports(), &config);
+    let key = create_key(app.store.keys.as_ref(), ACCOUNT, Stage::Test)
         .await
         .unwrap();
     Stack {
@@ -102,13 +90,7 @@ async fn stack() -> Stack {
 #[tokio::test]
 async fn adapters_honour_the_port_contracts() {
     let stack = stack().await;
-    let aws = stack.aws();
-    contract::image_index(aws.store.as_ref()).await;
-    contract::upload_index(aws.store.as_ref()).await;
-    contract::key_store(aws.store.as_ref()).await;
-    contract::rate_limiter(aws.store.as_ref()).await;
-    contract::idempotency_store(aws.store.as_ref()).await;
-    contract::blobs_and_publisher(aws.blobs.as_ref(), aws.publisher.as_ref()).await;
+    contract::ports(&stack.backend.ports()).await;
 }
 
 #[tokio::test]
@@ -201,7 +183,11 @@ async fn delete_leaves_no_object_and_no_record() {
     assert_eq!(stack.objects().await, Vec::<String>::new());
     let image_id = ImageId::parse(&id).unwrap();
     assert_eq!(
-        app.images.get(&stack.owner(), &image_id).await.unwrap(),
+        app.store
+            .images
+            .get(&stack.owner(), &image_id)
+            .await
+            .unwrap(),
         None
     );
 }

@@ -3,7 +3,6 @@
 //! failure never run, so the image stays consistent for a retry.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
@@ -17,11 +16,10 @@ use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use imgforge::api::{self, routes};
-use imgforge::app::{App, Limits};
+use imgforge::app::App;
+use imgforge::config::Config;
 use imgforge::domain::{Format, hash_api_key};
-use imgforge::fetch::{FetchConfig, FetchPolicy};
-use imgforge::store::BlobStore;
-use imgforge::store::aws::{AwsResources, CloudFrontPublisher, DynamoStore, S3BlobStore};
+use imgforge::store::aws::{AwsBackend, AwsResources};
 use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 use serde_json::Value;
@@ -109,6 +107,15 @@ fn update(prefix: &'static str, after: HashMap<String, AttributeValue>) -> Rule 
         })
 }
 
+fn resources() -> AwsResources {
+    AwsResources {
+        table: "table".into(),
+        bucket: "bucket".into(),
+        cdn_domain: "cdn.example.net".into(),
+        distribution_id: "EDISTRIBUTION".into(),
+    }
+}
+
 /// The app over clients that answer only by `rules`.
 fn app(dynamo_rules: &[&Rule], s3_rules: &[&Rule], cloudfront_rules: &[&Rule]) -> App {
     // Without retries, each rule sees exactly the calls the code makes.
@@ -122,25 +129,8 @@ fn app(dynamo_rules: &[&Rule], s3_rules: &[&Rule], cloudfront_rules: &[&Rule]) -
         cloudfront_rules,
         |b| b.retry_config(RetryConfig::disabled())
     );
-    let resources = AwsResources {
-        table: "table".into(),
-        bucket: "bucket".into(),
-        cdn_domain: "cdn.example.net".into(),
-        distribution_id: "EDISTRIBUTION".into(),
-    };
-    let store = Arc::new(DynamoStore::new(dynamo, &resources.table));
-    App {
-        blobs: Arc::new(S3BlobStore::new(s3.clone(), &resources.bucket)),
-        images: store.clone(),
-        uploads: store.clone(),
-        keys: store.clone(),
-        publisher: Arc::new(CloudFrontPublisher::new(s3, cloudfront, &resources)),
-        rate_limiter: store.clone(),
-        idempotency: store,
-        limits: Limits::default(),
-        fetch: FetchPolicy::new(&FetchConfig::default()),
-        api_base_url: None,
-    }
+    let backend = AwsBackend::from_clients(s3, dynamo, cloudfront, &resources());
+    App::from_ports(backend.ports(), &Config::default())
 }
 
 async fn call(app: &App, route: &str) -> Response<Body> {
@@ -248,11 +238,26 @@ async fn a_failed_invalidation_keeps_the_copy_for_the_retry_to_finish() {
 
 #[tokio::test]
 async fn presigned_urls_sign_size_and_type_and_expire() {
-    // Presigning sends nothing: a client with test credentials and no mock suffices.
-    let config = aws_sdk_s3::Config::builder()
-        .with_test_defaults_v2()
-        .build();
-    let blobs = S3BlobStore::new(aws_sdk_s3::Client::from_conf(config), "bucket");
+    // Presigning sends nothing: clients with test credentials and no mock suffice.
+    let backend = AwsBackend::from_clients(
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .with_test_defaults_v2()
+                .build(),
+        ),
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .with_test_defaults_v2()
+                .build(),
+        ),
+        aws_sdk_cloudfront::Client::from_conf(
+            aws_sdk_cloudfront::Config::builder()
+                .with_test_defaults_v2()
+                .build(),
+        ),
+        &resources(),
+    );
+    let blobs = backend.ports().blobs;
     let put = blobs
         .presign_put(
             "uploads/test/a/image_x",

@@ -15,7 +15,7 @@ use imgforge::domain::{
 use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
-use imgforge::store::{original_key, upload_key};
+use imgforge::store::layout::{original_key, upload_key};
 use serde_yaml_ng::Value as Yaml;
 use support::call::{LocalApp, local_app};
 
@@ -152,7 +152,8 @@ async fn backend_for_events() -> LocalApp {
         account: "acct_events".into(),
         stage: Stage::Test,
     };
-    app.keys
+    app.store
+        .keys
         .insert(&KeyRecord {
             hash: hash_api_key(key),
             owner: owner.clone(),
@@ -174,13 +175,14 @@ async fn backend_for_events() -> LocalApp {
     for id in ids {
         let id = ImageId::parse(id.as_str().unwrap()).unwrap();
         let key = original_key(&owner, &id);
-        app.blobs
+        app.store
+            .blobs
             .put(&key, Bytes::from(png.clone()), Format::Png)
             .await
             .unwrap();
         let size = png.len() as u64;
         let image = Image::new(id, "named in events".into(), Format::Png, 3, 2, size);
-        app.images.insert(&owner, &image).await.unwrap();
+        app.store.images.insert(&owner, &image).await.unwrap();
     }
 
     let ingest: serde_json::Value = serde_json::from_str(&load_event(INGEST)).unwrap();
@@ -191,7 +193,8 @@ async fn backend_for_events() -> LocalApp {
         .next()
         .map(|id| ImageId::parse(id).unwrap())
         .unwrap();
-    app.uploads
+    app.store
+        .uploads
         .reserve(
             &owner,
             &Upload {
@@ -205,7 +208,8 @@ async fn backend_for_events() -> LocalApp {
         )
         .await
         .unwrap();
-    app.blobs
+    app.store
+        .blobs
         .put(
             &upload_key(&owner, &upload_id),
             Bytes::from(png),

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imgforge::domain::{Format, ImageId, Stage};
+use imgforge::domain::{BackendError, Format, ImageId, Stage};
 use imgforge::imaging::fixtures;
-use imgforge::store::{
-    BlobStore, PresignedRequest, Publisher, StoreError, StoreResult, original_key,
-};
+use imgforge::store::layout::{original_key, public_key};
+use imgforge::store::{BackendResult, BlobStore, PresignedRequest, Publisher};
 use serde_json::Value;
 use support::call::{Call, LocalApp, json, local_app, race_state_changes, upload_png, uploaded_id};
 
@@ -146,8 +145,17 @@ async fn publish_and_unpublish_move_the_public_copy() {
     assert_eq!(published.status(), 201);
     let url = format!("https://cdn.example.com/images/{id}");
     assert_eq!(json(&published)["url"], url.as_str());
-    let public = imgforge::store::public_key(&ImageId::parse(id).unwrap());
-    assert!(harness.app.blobs.get(&public).await.unwrap().is_some());
+    let public = public_key(&ImageId::parse(id).unwrap());
+    assert!(
+        harness
+            .app
+            .store
+            .blobs
+            .get(&public)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let again = Call::new("publish-image", &harness.key)
         .image(id)
@@ -164,7 +172,16 @@ async fn publish_and_unpublish_move_the_public_copy() {
         .await;
     assert_eq!(private.status(), 201);
     assert_eq!(json(&private)["url"], Value::Null);
-    assert!(harness.app.blobs.get(&public).await.unwrap().is_none());
+    assert!(
+        harness
+            .app
+            .store
+            .blobs
+            .get(&public)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -234,7 +251,7 @@ async fn a_record_whose_original_vanished_is_a_500_that_reveals_nothing() {
         stage: Stage::Test,
     };
     let key = original_key(&owner, &ImageId::parse(&id).unwrap());
-    harness.app.blobs.delete(&key).await.unwrap();
+    harness.app.store.blobs.delete(&key).await.unwrap();
     let response = Call::new("download-image", &harness.key)
         .image(&id)
         .send(&harness.app)
@@ -250,17 +267,20 @@ struct FailingWrites(Arc<dyn BlobStore>);
 
 #[async_trait]
 impl BlobStore for FailingWrites {
-    async fn put(&self, _: &str, _: Bytes, _: Format) -> StoreResult<()> {
-        Err(StoreError::backend("disk full"))
+    async fn put(&self, _: &str, _: Bytes, _: Format) -> BackendResult<()> {
+        Err(BackendError::failed("disk full"))
     }
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str) -> BackendResult<Option<Bytes>> {
         self.0.get(key).await
     }
-    async fn delete(&self, key: &str) -> StoreResult<()> {
+    async fn exists(&self, key: &str) -> BackendResult<bool> {
+        self.0.exists(key).await
+    }
+    async fn delete(&self, key: &str) -> BackendResult<()> {
         self.0.delete(key).await
     }
-    async fn copy(&self, _: &str, _: &str, _: Format) -> StoreResult<()> {
-        Err(StoreError::backend("disk full"))
+    async fn copy(&self, _: &str, _: &str, _: Format) -> BackendResult<()> {
+        Err(BackendError::failed("disk full"))
     }
     async fn presign_put(
         &self,
@@ -268,10 +288,10 @@ impl BlobStore for FailingWrites {
         format: Format,
         size: u64,
         ttl: Duration,
-    ) -> StoreResult<PresignedRequest> {
+    ) -> BackendResult<PresignedRequest> {
         self.0.presign_put(key, format, size, ttl).await
     }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> BackendResult<Option<String>> {
         self.0.presign_get(key, ttl).await
     }
 }
@@ -279,7 +299,7 @@ impl BlobStore for FailingWrites {
 #[tokio::test]
 async fn a_failed_blob_write_leaves_no_record() {
     let mut harness = harness().await;
-    harness.app.blobs = Arc::new(FailingWrites(Arc::clone(&harness.app.blobs)));
+    harness.app.store.blobs = Arc::new(FailingWrites(Arc::clone(&harness.app.store.blobs)));
     let png = fixtures::encode(Format::Png, 2, 2);
     let response = Call::upload(Some("lost"), Some(&png), &harness.key)
         .send(&harness.app)
@@ -301,15 +321,15 @@ struct FlakyPublisher {
 
 #[async_trait]
 impl Publisher for FlakyPublisher {
-    async fn publish(&self, original: &str, id: &ImageId, format: Format) -> StoreResult<String> {
+    async fn publish(&self, original: &str, id: &ImageId, format: Format) -> BackendResult<String> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::backend("copy failed"));
+            return Err(BackendError::failed("copy failed"));
         }
         self.inner.publish(original, id, format).await
     }
-    async fn unpublish(&self, id: &ImageId) -> StoreResult<()> {
+    async fn unpublish(&self, id: &ImageId) -> BackendResult<()> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::backend("delete failed"));
+            return Err(BackendError::failed("delete failed"));
         }
         self.inner.unpublish(id).await
     }
@@ -319,12 +339,12 @@ impl Publisher for FlakyPublisher {
 async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() {
     let mut harness = harness().await;
     let publisher = Arc::new(FlakyPublisher {
-        inner: Arc::clone(&harness.app.publisher),
+        inner: Arc::clone(&harness.app.store.publisher),
         failing: false.into(),
     });
-    harness.app.publisher = publisher.clone();
+    harness.app.store.publisher = publisher.clone();
     let id = uploaded_id(&harness.app, &harness.key, "x").await;
-    let public = imgforge::store::public_key(&ImageId::parse(&id).unwrap());
+    let public = public_key(&ImageId::parse(&id).unwrap());
     let get = || Call::new("get-image", &harness.key).image(&id);
     let set_failing = |on: bool| {
         publisher
@@ -358,7 +378,16 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
         Value::Null,
         "the URL is cleared before the copy is removed, so it never points at nothing"
     );
-    assert!(harness.app.blobs.get(&public).await.unwrap().is_some());
+    assert!(
+        harness
+            .app
+            .store
+            .blobs
+            .get(&public)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     set_failing(false);
     let retried = Call::new("unpublish-image", &harness.key)
@@ -367,7 +396,14 @@ async fn interrupted_publishing_never_leaves_a_dead_url_and_a_retry_completes() 
         .await;
     assert_eq!(retried.status(), 201);
     assert!(
-        harness.app.blobs.get(&public).await.unwrap().is_none(),
+        harness
+            .app
+            .store
+            .blobs
+            .get(&public)
+            .await
+            .unwrap()
+            .is_none(),
         "the retry removed the copy"
     );
 
@@ -390,16 +426,19 @@ struct Panicking;
 
 #[async_trait]
 impl BlobStore for Panicking {
-    async fn put(&self, _: &str, _: Bytes, _: Format) -> StoreResult<()> {
+    async fn put(&self, _: &str, _: Bytes, _: Format) -> BackendResult<()> {
         Ok(())
     }
-    async fn get(&self, _: &str) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, _: &str) -> BackendResult<Option<Bytes>> {
         panic!("a bug in a blob store")
     }
-    async fn delete(&self, _: &str) -> StoreResult<()> {
+    async fn exists(&self, _: &str) -> BackendResult<bool> {
+        panic!("a bug in a blob store")
+    }
+    async fn delete(&self, _: &str) -> BackendResult<()> {
         Ok(())
     }
-    async fn copy(&self, _: &str, _: &str, _: Format) -> StoreResult<()> {
+    async fn copy(&self, _: &str, _: &str, _: Format) -> BackendResult<()> {
         Ok(())
     }
     async fn presign_put(
@@ -408,10 +447,10 @@ impl BlobStore for Panicking {
         _: Format,
         _: u64,
         _: Duration,
-    ) -> StoreResult<PresignedRequest> {
-        Err(StoreError::backend("unused"))
+    ) -> BackendResult<PresignedRequest> {
+        Err(BackendError::failed("unused"))
     }
-    async fn presign_get(&self, _: &str, _: Duration) -> StoreResult<Option<String>> {
+    async fn presign_get(&self, _: &str, _: Duration) -> BackendResult<Option<String>> {
         Ok(None)
     }
 }
@@ -420,7 +459,7 @@ impl BlobStore for Panicking {
 async fn a_panic_in_a_handler_is_a_500_and_the_next_request_is_served() {
     let mut harness = harness().await;
     let id = uploaded_id(&harness.app, &harness.key, "x").await;
-    harness.app.blobs = Arc::new(Panicking);
+    harness.app.store.blobs = Arc::new(Panicking);
     let response = Call::new("download-image", &harness.key)
         .image(&id)
         .send(&harness.app)

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use imgforge::api::operations::{self, Kind, Parsed};
+use imgforge::api::transform_params::{self, Transformation};
 use imgforge::domain::Format;
 use imgforge::imaging::{Operation, probe, transform};
+use imgforge::services::transform::Plan;
 use serde_json::{Value, json};
 
 const ITERATIONS: usize = 7;
@@ -19,37 +20,41 @@ const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 const LOGO_ID: &str = "image_000000000000000000000000";
 
 /// Each benchmarked operation: its name (shared with bench/sharp.js), kind and API parameters.
-fn operations(input: Format) -> Vec<(&'static str, Kind, Value)> {
+fn operations(input: Format) -> Vec<(&'static str, Transformation, Value)> {
     let convert = match input {
         Format::Jpeg => ("convert to webp", json!({"format": "webp"})),
         Format::Png => ("convert to jpeg", json!({"format": "jpeg"})),
         Format::Webp => ("convert to png", json!({"format": "png"})),
     };
     vec![
-        ("resize 800w", Kind::Resize, json!({"width": 800})),
+        ("resize 800w", Transformation::Resize, json!({"width": 800})),
         (
             "crop 1000x800",
-            Kind::Crop,
+            Transformation::Crop,
             json!({"x1": 100, "y1": 100, "x2": 1100, "y2": 900}),
         ),
-        (convert.0, Kind::Convert, convert.1),
-        ("rotate 90", Kind::Rotate, json!({"angle": 90})),
-        ("rotate 30", Kind::Rotate, json!({"angle": 30})),
-        ("mirror", Kind::Mirror, json!({"mode": "horizontal"})),
-        ("blur 20", Kind::Blur, json!({"sigma": 20})),
+        (convert.0, Transformation::Convert, convert.1),
+        ("rotate 90", Transformation::Rotate, json!({"angle": 90})),
+        ("rotate 30", Transformation::Rotate, json!({"angle": 30})),
+        (
+            "mirror",
+            Transformation::Mirror,
+            json!({"mode": "horizontal"}),
+        ),
+        ("blur 20", Transformation::Blur, json!({"sigma": 20})),
         (
             "modulate",
-            Kind::Modulate,
+            Transformation::Modulate,
             json!({"brightness": 20, "saturation": 30}),
         ),
         (
             "watermark",
-            Kind::Watermark,
+            Transformation::Watermark,
             json!({"watermarks": [{"id": LOGO_ID, "left": 100, "top": 100}]}),
         ),
         (
             "watermark tiled",
-            Kind::Watermark,
+            Transformation::Watermark,
             json!({"watermarks": [{"id": LOGO_ID, "repetition_mode": "repeat"}]}),
         ),
     ]
@@ -61,7 +66,9 @@ fn main() {
         [flag, job] if flag == "--worker" => worker(&serde_json::from_str(job).expect("a job")),
         [cache] => compare(Path::new(cache), ""),
         [cache, only] => compare(Path::new(cache), only),
-        _ => panic!("usage: imgforge-bench CACHE_DIR [ONLY: rows whose input or operation contains this]"),
+        _ => panic!(
+            "usage: imgforge-bench CACHE_DIR [ONLY: rows whose input or operation contains this]"
+        ),
     }
 }
 
@@ -81,13 +88,13 @@ fn peak_rss_kb() -> u64 {
 fn worker(job: &Value) {
     let input = std::fs::read(job["input"].as_str().unwrap()).unwrap();
     let logo = std::fs::read(job["logo"].as_str().unwrap()).unwrap();
-    let kind = Kind::parse(job["kind"].as_str().unwrap()).unwrap();
+    let kind = Transformation::parse(job["kind"].as_str().unwrap()).unwrap();
     let source = probe(&input, MAX_PIXELS).unwrap();
     let params = job["params"].as_object().unwrap().clone();
-    let request = operations::parse(kind, params, (source.width, source.height)).unwrap();
-    let operation = match request.parsed {
-        Parsed::Operation(operation) => operation,
-        Parsed::Watermark(placements) => Operation::Watermark(
+    let request = transform_params::parse(kind, params, (source.width, source.height)).unwrap();
+    let operation = match request.plan {
+        Plan::Ready(operation) => operation,
+        Plan::Watermarks(placements) => Operation::Watermark(
             placements
                 .iter()
                 .map(|placement| placement.with_image(logo.clone().into()))

@@ -4,7 +4,7 @@ use chrono::Utc;
 use lambda_http::Request;
 
 use crate::domain::{ApiError, KeyRecord, Owner, Stage, hash_api_key, new_api_key, stage_of_key};
-use crate::store::{KeyStore, StoreResult};
+use crate::store::{BackendResult, KeyStore};
 
 use super::Caller;
 use crate::app::App;
@@ -43,6 +43,7 @@ pub async fn admit(app: &App, caller: &Caller) -> Result<(), ApiError> {
     let now = Utc::now().timestamp();
     let minute = now.div_euclid(60);
     if app
+        .store
         .rate_limiter
         .admit(&caller.key_hash, minute, limit)
         .await?
@@ -56,7 +57,7 @@ pub async fn admit(app: &App, caller: &Caller) -> Result<(), ApiError> {
 
 /// Mints a key for `account` in `stage`, stores its hash, and returns the key: the only time it
 /// is ever seen.
-pub async fn create_key(keys: &dyn KeyStore, account: &str, stage: Stage) -> StoreResult<String> {
+pub async fn create_key(keys: &dyn KeyStore, account: &str, stage: Stage) -> BackendResult<String> {
     let key = new_api_key(stage);
     keys.insert(&KeyRecord {
         hash: hash_api_key(&key),

@@ -82,6 +82,7 @@ pub async fn run(
     loop {
         let expires_at = Utc::now() + KEEP_FOR;
         let held = app
+            .store
             .idempotency
             .claim(&owner, &key, &fingerprint, expires_at, STALE_AFTER)
             .await?;
@@ -113,7 +114,7 @@ pub async fn run(
         Err(error) if error.status() < 500 => output::error(&error),
         Err(error) => {
             // Our failure, not the request's: let a retry run it again.
-            if let Err(release) = app.idempotency.release(&owner, &key).await {
+            if let Err(release) = app.store.idempotency.release(&owner, &key).await {
                 tracing::warn!(%release, "could not release an idempotency key");
             }
             return Err(error);
@@ -128,6 +129,9 @@ pub async fn run(
             .map(str::to_owned),
         body: response.body().to_vec(),
     };
-    app.idempotency.complete(&owner, &key, &stored).await?;
+    app.store
+        .idempotency
+        .complete(&owner, &key, &stored)
+        .await?;
     Ok(response)
 }

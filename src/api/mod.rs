@@ -6,9 +6,9 @@ pub mod auth;
 pub mod handlers;
 pub mod idempotency;
 mod input;
-pub mod operations;
 pub mod output;
 pub mod routes;
+pub mod transform_params;
 mod validate;
 
 use std::panic::AssertUnwindSafe;
@@ -47,7 +47,7 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let outcome = AssertUnwindSafe(respond(app, handler, request))
+    let outcome = AssertUnwindSafe(guarded(app, handler, request))
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
@@ -78,8 +78,9 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
     response
 }
 
-async fn respond(app: &App, handler: Handler, request: Request) -> HandlerResult {
-    let caller = auth::authenticate(app.keys.as_ref(), &request).await?;
+/// The handler behind the checks every request passes: its key, its rate, its idempotency key.
+async fn guarded(app: &App, handler: Handler, request: Request) -> HandlerResult {
+    let caller = auth::authenticate(app.store.keys.as_ref(), &request).await?;
     auth::admit(app, &caller).await?;
     let live = caller.owner.stage == Stage::Live;
     let mut response = match idempotency::key(&request)? {

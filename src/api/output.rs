@@ -38,14 +38,7 @@ pub fn redirect(location: &str) -> Response<Body> {
 }
 
 pub fn error(error: &ApiError) -> Response<Body> {
-    let body = serde_json::to_string(&error.body()).expect("error bodies always serialize");
-    let mut response = with_body(error.status(), "application/json", Body::Text(body));
-    if let Some(seconds) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    error.to_response().map(Body::Text)
 }
 
 fn with_body(status: u16, content_type: &str, body: Body) -> Response<Body> {

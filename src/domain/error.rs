@@ -1,6 +1,47 @@
-//! The one error type of the API: each variant is one HTTP status and one documented slug.
+//! The one error type of the API: each variant is one HTTP status and one documented slug. And
+//! the one error of every outside service the API depends on (storage, CDN, engines), which maps
+//! onto it.
+
+use http::{HeaderValue, Response, StatusCode, header};
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure of an outside service behind a port: a store, the CDN, an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The service is throttling us or cannot be reached; the client may retry shortly.
+    #[error("the backend is throttling or unreachable: {0}")]
+    Unavailable(Source),
+    /// A create found its record already there.
+    #[error("the record already exists")]
+    AlreadyExists,
+    /// Our lease on an image expired and another request took it over.
+    #[error("the lease on the image was lost")]
+    LeaseLost,
+    #[error(transparent)]
+    Failed(Source),
+}
+
+impl BackendError {
+    pub fn failed(source: impl Into<Source>) -> Self {
+        Self::Failed(source.into())
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::Unavailable(source) => {
+                tracing::warn!(error = %source, "backend unavailable");
+                Self::Unavailable { retry_after: 1 }
+            }
+            BackendError::LeaseLost => Self::Conflict(
+                "The image was changed by another request at the same time; retry.".into(),
+            ),
+            BackendError::AlreadyExists | BackendError::Failed(_) => Self::internal(error),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -113,6 +154,24 @@ impl ApiError {
                 _ => None,
             },
         }
+    }
+
+    /// The whole HTTP response: the error object as JSON, and `Retry-After` where it applies.
+    /// The API and the local backend's own routes answer errors through this alone.
+    pub fn to_response(&self) -> Response<String> {
+        let body = serde_json::to_string(&self.body()).expect("error bodies always serialize");
+        let mut response = Response::new(body);
+        *response.status_mut() =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

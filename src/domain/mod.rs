@@ -10,7 +10,7 @@ pub use account::{
     KeyRecord, Owner, Stage, hash_api_key, new_account_id, new_api_key, stage_of_key,
     valid_account_id,
 };
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, BackendError, ErrorBody};
 pub use id::ImageId;
 pub use image::{Format, Image, NAME_MAX_CHARS, format_timestamp, name_problem};
 pub use upload::{Upload, UploadStatus};

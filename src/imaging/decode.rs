@@ -13,7 +13,7 @@ use mozjpeg::{ColorSpace, Decompress, Marker};
 use super::geometry::Rect;
 use super::probe::swaps_axes;
 use super::profile::{cmyk_to_srgb, jpeg_icc_profile, to_srgb};
-use super::{ImagingError, Probe, probe};
+use super::{ImageInfo, ImagingError, probe};
 use crate::domain::Format;
 
 /// What the caller will do with the pixels, so the decoder can skip work.
@@ -39,7 +39,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64, hint: DecodeHint) -> Result<Decoded
 /// Checks that `bytes` are a whole, decodable image within `max_pixels`, as cheaply as decoding
 /// allows (a JPEG at an eighth of its size), and says what it is. Files are inspected like this
 /// before they are accepted, so that every stored image can be worked on.
-pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<Probe, ImagingError> {
+pub fn verify(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ImagingError> {
     let probed = probe(bytes, max_pixels)?;
     let smallest = DecodeHint {
         shrink_to: Some((1, 1)),
@@ -52,7 +52,7 @@ pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<Probe, ImagingError> {
 /// Decodes an image `probe` has already identified and checked against the pixel limit.
 pub fn decode_probed(
     bytes: &[u8],
-    probed: &Probe,
+    probed: &ImageInfo,
     hint: DecodeHint,
 ) -> Result<Decoded, ImagingError> {
     let corrupt = |error: &dyn std::fmt::Display| ImagingError::Corrupt(error.to_string());
@@ -98,7 +98,7 @@ const PNG_METADATA_BYTES: u64 = 4 * 1024 * 1024;
 /// non-interlaced image stops decoding at its last row; the flag says whether it was applied.
 fn decode_png(
     bytes: &[u8],
-    probed: &Probe,
+    probed: &ImageInfo,
     region: Option<Rect>,
 ) -> Result<(DynamicImage, bool), String> {
     let error = |error: png::DecodingError| error.to_string();

@@ -1,4 +1,5 @@
 use super::ProbeError;
+use crate::domain::ApiError;
 
 /// Why an image could not be processed: each is the client's input, never a server fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -11,4 +12,23 @@ pub enum ImagingError {
     OutputTooLarge { width: u64, height: u64, max: u64 },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl ImagingError {
+    /// The problem as a validation message about `subject`: the field that carried the file
+    /// ("image", "url"), or "the image" being transformed.
+    pub fn about(&self, subject: &str) -> String {
+        match self {
+            Self::Probe(_) | Self::Corrupt(_) => format!("{subject} {self}"),
+            Self::OutputTooLarge { .. } => format!("the result {self}"),
+            Self::Invalid(problem) => problem.clone(),
+        }
+    }
+}
+
+/// The engine's refusals are the client's input: a 422 naming what was wrong.
+impl From<ImagingError> for ApiError {
+    fn from(error: ImagingError) -> Self {
+        Self::validation(error.about("the image"))
+    }
 }

@@ -93,8 +93,8 @@ pub fn display_p3_png(rgb: [u8; 3]) -> Vec<u8> {
 /// upload's inspection, then the decode paths of the operations (full, DCT-scaled) and encoding.
 /// `Err` means the engine failed on something it had accepted.
 pub fn exercise(data: &[u8], max_pixels: u64) -> Result<(), super::ImagingError> {
-    use super::{Fit, Gravity, Mirror, Operation, ResizeSpec, inspect, transform};
-    if inspect(data, max_pixels).is_err() {
+    use super::{Fit, Gravity, Mirror, Operation, ResizeSpec, transform, verify};
+    if verify(data, max_pixels).is_err() {
         return Ok(());
     }
     let shrink = ResizeSpec {

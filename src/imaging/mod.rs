@@ -5,7 +5,7 @@ mod composite;
 mod decode;
 mod encode;
 mod error;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 mod geometry;
 mod probe;
@@ -15,10 +15,10 @@ mod transform;
 
 pub use adjust::Modulation;
 pub use composite::Repetition;
-pub use decode::{DecodeHint, Decoded, decode, inspect};
+pub use decode::{DecodeHint, Decoded, decode, verify};
 pub use encode::{DEFAULT_QUALITY, encode};
 pub use error::ImagingError;
 pub use geometry::{Mirror, Rect};
-pub use probe::{Probe, ProbeError, probe, sniff};
+pub use probe::{ImageInfo, ProbeError, probe, sniff};
 pub use resize::{Fit, Gravity, ResizeSpec};
 pub use transform::{Operation, Output, Watermark, transform};

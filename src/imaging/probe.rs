@@ -37,7 +37,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
 
 /// What an image is, as the API reports it: width and height after EXIF orientation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Probe {
+pub struct ImageInfo {
     pub format: Format,
     pub width: u32,
     pub height: u32,
@@ -55,7 +55,7 @@ pub enum ProbeError {
 
 /// Identifies the image and reads its oriented dimensions from the header, refusing images over
 /// `max_pixels` before anything is decoded.
-pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
+pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ProbeError> {
     let format = sniff(bytes).ok_or(ProbeError::Unsupported)?;
     let unreadable = ProbeError::Unreadable(format.as_str());
     let (stored_width, stored_height, orientation) = match format {
@@ -86,7 +86,7 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     } else {
         (stored_width, stored_height)
     };
-    Ok(Probe {
+    Ok(ImageInfo {
         format,
         width,
         height,

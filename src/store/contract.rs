@@ -4,13 +4,25 @@
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 
+use super::layout::{original_key, public_key};
 use super::{
     BlobStore, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
-    Publisher, RateLimiter, StoreError, StoredResponse, UploadIndex, original_key, public_key,
+    Ports, Publisher, RateLimiter, StoredResponse, UploadIndex,
 };
 use crate::domain::{
-    Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, new_account_id,
+    BackendError, Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus,
+    new_account_id,
 };
+
+/// Every contract, over one backend's ports.
+pub async fn ports(ports: &Ports) {
+    image_index(ports.images.as_ref()).await;
+    upload_index(ports.uploads.as_ref()).await;
+    key_store(ports.keys.as_ref()).await;
+    rate_limiter(ports.rate_limiter.as_ref()).await;
+    idempotency_store(ports.idempotency.as_ref()).await;
+    blobs_and_publisher(ports.blobs.as_ref(), ports.publisher.as_ref()).await;
+}
 
 fn new_owner(stage: Stage) -> Owner {
     Owner {
@@ -59,7 +71,7 @@ pub async fn image_index(index: &dyn ImageIndex) {
     }
     assert!(matches!(
         index.insert(&owner, &middle).await,
-        Err(StoreError::AlreadyExists)
+        Err(BackendError::AlreadyExists)
     ));
 
     assert_eq!(
@@ -113,7 +125,7 @@ pub async fn image_index(index: &dyn ImageIndex) {
         index
             .set_url(&owner, &middle.id, &lease(), Some("https://x/y"))
             .await,
-        Err(StoreError::LeaseLost)
+        Err(BackendError::LeaseLost)
     ));
     let published = index
         .set_url(
@@ -152,7 +164,7 @@ pub async fn image_index(index: &dyn ImageIndex) {
     );
     assert!(matches!(
         index.delete(&owner, &oldest.id, &expired).await,
-        Err(StoreError::LeaseLost)
+        Err(BackendError::LeaseLost)
     ));
     index.delete(&owner, &oldest.id, &successor).await.unwrap();
     assert_eq!(index.get(&owner, &oldest.id).await.unwrap(), None);
@@ -251,7 +263,9 @@ pub async fn blobs_and_publisher(blobs: &dyn BlobStore, publisher: &dyn Publishe
     assert_eq!(header("content-type"), Some("image/png"));
     assert_eq!(header("content-length"), Some("1234"));
 
+    assert!(!blobs.exists(&public_key(&id)).await.unwrap());
     let url = publisher.publish(&key, &id, Format::Png).await.unwrap();
+    assert!(blobs.exists(&public_key(&id)).await.unwrap());
     assert!(url.ends_with(&format!("/images/{id}")), "{url}");
     assert_eq!(
         blobs.get(&public_key(&id)).await.unwrap(),

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use imgforge::api::auth::create_key;
 use imgforge::api::{self, routes};
-use imgforge::app::{App, AwsNames, Backend, BackendKind, Config, Limits};
+use imgforge::app::App;
+use imgforge::config::Config;
 use imgforge::domain::{Format, ImageId, Stage};
-use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
-use imgforge::store::public_key;
+use imgforge::store::Backend;
+use imgforge::store::layout::public_key;
 use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 use serde_json::Value;
@@ -162,7 +163,7 @@ pub async fn race_state_changes(app: &App, key: &str) {
         );
         let public = public_key(&ImageId::parse(&id).unwrap());
         let got = Call::new("get-image", key).image(&id).send(app).await;
-        let copy = app.blobs.get(&public).await.unwrap();
+        let copy = app.store.blobs.get(&public).await.unwrap();
         match got.status().as_u16() {
             404 => assert!(copy.is_none(), "a deleted image left its public copy"),
             200 => assert_eq!(
@@ -186,19 +187,14 @@ pub struct LocalApp {
 pub async fn local_app(account: &str, tune: impl FnOnce(&mut Config)) -> LocalApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
-        backend: BackendKind::Local,
         data_dir: dir.path().to_owned(),
-        public_base_url: None,
-        api_base_url: None,
-        aws: AwsNames::default(),
-        limits: Limits::default(),
-        fetch: FetchConfig::default(),
+        ..Config::default()
     };
     tune(&mut config);
     let origin = "http://127.0.0.1:9";
     let backend = Backend::open(&config, origin).await.unwrap();
-    let app = App::new(&backend, &config, origin);
-    let key = create_key(app.keys.as_ref(), account, Stage::Test)
+    let app = App::from_ports(backend.ports(), &config);
+    let key = create_key(app.store.keys.as_ref(), account, Stage::Test)
         .await
         .unwrap();
     LocalApp {

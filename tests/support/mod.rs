@@ -9,9 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use imgforge::domain::Format;
+use imgforge::domain::{Format, ImageId};
 use imgforge::imaging::fixtures;
 use imgforge::store::aws::{s3_client, sdk_config};
+use imgforge::store::layout;
 use serde_json::Value;
 
 pub struct Server {
@@ -81,7 +82,7 @@ impl Server {
 
     /// Fetches a published image's public URL without a key, as a browser would. On AWS, where
     /// the CDN does not exist, it reads what CloudFront would serve: the object under the
-    /// distribution's origin path `/public` in the emulated bucket, with its stored headers.
+    /// distribution's origin path in the emulated bucket, with its stored headers.
     pub async fn fetch_public(&self, url: &str) -> Fetched {
         let Some(domain) = self.env_value("IMGFORGE_CDN_DOMAIN") else {
             let response = reqwest::get(url).await.expect("the local CDN answers");
@@ -99,13 +100,13 @@ impl Server {
             };
         };
         let path = url
-            .strip_prefix(&format!("https://{domain}/"))
+            .strip_prefix(&format!("https://{domain}"))
             .unwrap_or_else(|| panic!("{url} is not on the CDN domain {domain}"));
         let s3 = s3_client(&sdk_config().await);
         let object = s3
             .get_object()
             .bucket(self.env_value("IMGFORGE_BUCKET").expect("a bucket"))
-            .key(format!("public/{path}"))
+            .key(format!("{}{path}", layout::PUBLIC_PREFIX))
             .send()
             .await;
         match object {
@@ -127,9 +128,10 @@ impl Server {
 
     /// The URL the API gives a published image, by backend.
     pub fn public_url(&self, id: &str) -> String {
+        let id = ImageId::parse(id).expect("an image id");
         match self.env_value("IMGFORGE_CDN_DOMAIN") {
-            Some(domain) => format!("https://{domain}/images/{id}"),
-            None => self.url(&format!("/public/images/{id}")),
+            Some(domain) => layout::public_url(&format!("https://{domain}"), &id),
+            None => layout::public_url(&layout::local_public_base(&self.base), &id),
         }
     }
 

@@ -21,10 +21,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::sdk_error;
-use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
+use crate::domain::{
+    BackendError, Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus,
+};
 use crate::store::{
-    IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
-    RateLimiter, StoreError, StoreResult, StoredResponse, UploadIndex,
+    BackendResult, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart,
+    Locked, RateLimiter, StoredResponse, UploadIndex,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -45,7 +47,7 @@ impl DynamoStore {
         }
     }
 
-    async fn get_item(&self, pk: String, sk: String) -> StoreResult<Option<Item>> {
+    async fn get_item(&self, pk: String, sk: String) -> BackendResult<Option<Item>> {
         let output = self
             .client
             .get_item()
@@ -60,7 +62,7 @@ impl DynamoStore {
     }
 
     /// Creates `item` unless an item with its key exists.
-    async fn put_new(&self, item: Item) -> StoreResult<()> {
+    async fn put_new(&self, item: Item) -> BackendResult<()> {
         match self
             .client
             .put_item()
@@ -71,7 +73,7 @@ impl DynamoStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists),
+            Err(error) if is_condition_failure(&error) => Err(BackendError::AlreadyExists),
             Err(error) => Err(sdk_error(error)),
         }
     }
@@ -105,18 +107,18 @@ fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::backend(format!("malformed item: {what}"))
+fn corrupt(what: &str) -> BackendError {
+    BackendError::failed(format!("malformed item: {what}"))
 }
 
-fn string<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+fn string<'a>(item: &'a Item, name: &str) -> BackendResult<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(corrupt(name)),
     }
 }
 
-fn number<T: FromStr>(item: &Item, name: &str) -> StoreResult<T> {
+fn number<T: FromStr>(item: &Item, name: &str) -> BackendResult<T> {
     match item.get(name) {
         Some(AttributeValue::N(value)) => value.parse().map_err(|_| corrupt(name)),
         _ => Err(corrupt(name)),
@@ -130,7 +132,7 @@ fn optional_string(item: &Item, name: &str) -> Option<String> {
     }
 }
 
-fn millis(item: &Item, name: &str) -> StoreResult<DateTime<Utc>> {
+fn millis(item: &Item, name: &str) -> BackendResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(number(item, name)?).ok_or_else(|| corrupt(name))
 }
 
@@ -155,7 +157,7 @@ fn image_item(owner: &Owner, image: &Image) -> Item {
     item
 }
 
-fn image_from(item: &Item) -> StoreResult<Image> {
+fn image_from(item: &Item) -> BackendResult<Image> {
     Ok(Image {
         id: ImageId::parse(string(item, "id")?).ok_or_else(|| corrupt("id"))?,
         name: string(item, "name")?.to_owned(),
@@ -181,7 +183,7 @@ impl DynamoStore {
         lease: &Lease,
         update: &str,
         values: Vec<(&str, AttributeValue)>,
-    ) -> StoreResult<Option<Item>> {
+    ) -> BackendResult<Option<Item>> {
         let mut request = self
             .client
             .update_item()
@@ -200,7 +202,7 @@ impl DynamoStore {
         }
         match request.send().await {
             Ok(output) => Ok(output.attributes),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::LeaseLost),
+            Err(error) if is_condition_failure(&error) => Err(BackendError::LeaseLost),
             Err(error) => Err(sdk_error(error)),
         }
     }
@@ -208,11 +210,11 @@ impl DynamoStore {
 
 #[async_trait]
 impl ImageIndex for DynamoStore {
-    async fn insert(&self, owner: &Owner, image: &Image) -> StoreResult<()> {
+    async fn insert(&self, owner: &Owner, image: &Image) -> BackendResult<()> {
         self.put_new(image_item(owner, image)).await
     }
 
-    async fn get(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Image>> {
+    async fn get(&self, owner: &Owner, id: &ImageId) -> BackendResult<Option<Image>> {
         self.get_item(images_pk(owner), image_sk(id))
             .await?
             .as_ref()
@@ -225,7 +227,7 @@ impl ImageIndex for DynamoStore {
         owner: &Owner,
         start: ListStart<'_>,
         limit: usize,
-    ) -> StoreResult<Vec<Image>> {
+    ) -> BackendResult<Vec<Image>> {
         let (condition, newest_first, cursor) = match start {
             ListStart::Newest => ("pk = :pk", false, None),
             ListStart::AtOrOlderThan(id) => ("pk = :pk AND sk <= :cursor", false, Some(id)),
@@ -259,7 +261,7 @@ impl ImageIndex for DynamoStore {
         }
     }
 
-    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<Locked> {
+    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<Locked> {
         let now = Utc::now().timestamp_millis();
         let taken = self
             .client
@@ -297,7 +299,7 @@ impl ImageIndex for DynamoStore {
         id: &ImageId,
         lease: &Lease,
         url: Option<&str>,
-    ) -> StoreResult<Image> {
+    ) -> BackendResult<Image> {
         let item = match url {
             Some(url) => {
                 self.update_leased(owner, id, lease, "SET #url = :url", vec![(":url", s(url))])
@@ -311,7 +313,7 @@ impl ImageIndex for DynamoStore {
         image_from(&item.ok_or_else(|| corrupt("no attributes"))?)
     }
 
-    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<()> {
         let released = self
             .update_leased(
                 owner,
@@ -322,12 +324,12 @@ impl ImageIndex for DynamoStore {
             )
             .await;
         match released {
-            Ok(_) | Err(StoreError::LeaseLost) => Ok(()),
+            Ok(_) | Err(BackendError::LeaseLost) => Ok(()),
             Err(error) => Err(error),
         }
     }
 
-    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<()> {
         let deleted = self
             .client
             .delete_item()
@@ -340,7 +342,7 @@ impl ImageIndex for DynamoStore {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::LeaseLost),
+            Err(error) if is_condition_failure(&error) => Err(BackendError::LeaseLost),
             Err(error) => Err(sdk_error(error)),
         }
     }
@@ -348,7 +350,7 @@ impl ImageIndex for DynamoStore {
 
 #[async_trait]
 impl UploadIndex for DynamoStore {
-    async fn reserve(&self, owner: &Owner, upload: &Upload) -> StoreResult<()> {
+    async fn reserve(&self, owner: &Owner, upload: &Upload) -> BackendResult<()> {
         let mut item = Item::from([
             ("pk".to_owned(), s(uploads_pk(owner))),
             ("sk".to_owned(), s(upload_sk(&upload.id))),
@@ -365,7 +367,7 @@ impl UploadIndex for DynamoStore {
         self.put_new(item).await
     }
 
-    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Upload>> {
+    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> BackendResult<Option<Upload>> {
         let Some(item) = self.get_item(uploads_pk(owner), upload_sk(id)).await? else {
             return Ok(None);
         };
@@ -388,7 +390,7 @@ impl UploadIndex for DynamoStore {
         owner: &Owner,
         id: &ImageId,
         status: &UploadStatus,
-    ) -> StoreResult<()> {
+    ) -> BackendResult<()> {
         let mut request = self
             .client
             .update_item()
@@ -414,7 +416,7 @@ impl UploadIndex for DynamoStore {
 
 #[async_trait]
 impl KeyStore for DynamoStore {
-    async fn find(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+    async fn find(&self, hash: &str) -> BackendResult<Option<KeyRecord>> {
         let Some(item) = self.get_item(key_pk(hash), "KEY".to_owned()).await? else {
             return Ok(None);
         };
@@ -430,7 +432,7 @@ impl KeyStore for DynamoStore {
         }))
     }
 
-    async fn insert(&self, record: &KeyRecord) -> StoreResult<()> {
+    async fn insert(&self, record: &KeyRecord) -> BackendResult<()> {
         self.put_new(Item::from([
             ("pk".to_owned(), s(key_pk(&record.hash))),
             ("sk".to_owned(), s("KEY")),
@@ -446,7 +448,7 @@ impl KeyStore for DynamoStore {
 impl RateLimiter for DynamoStore {
     /// One conditional counter per key and minute, so that every Lambda sees the same count;
     /// the TTL removes it once the minute is long past.
-    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> StoreResult<bool> {
+    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> BackendResult<bool> {
         let counted = self
             .client
             .update_item()
@@ -479,7 +481,7 @@ fn idempotency_sk(key: &str) -> String {
     format!("KEY#{key}")
 }
 
-fn idempotency_record(item: &Item) -> StoreResult<IdempotencyRecord> {
+fn idempotency_record(item: &Item) -> BackendResult<IdempotencyRecord> {
     let response = match item.get("response_status") {
         Some(AttributeValue::N(status)) => Some(StoredResponse {
             status: status.parse().map_err(|_| corrupt("response_status"))?,
@@ -506,7 +508,7 @@ impl IdempotencyStore for DynamoStore {
         fingerprint: &str,
         expires_at: DateTime<Utc>,
         stale_after: std::time::Duration,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
+    ) -> BackendResult<Option<IdempotencyRecord>> {
         let now = Utc::now();
         let stale = now - chrono::Duration::from_std(stale_after).unwrap_or_default();
         // Expired records may linger until DynamoDB's TTL sweeps them: they count as absent.
@@ -545,7 +547,7 @@ impl IdempotencyStore for DynamoStore {
         owner: &Owner,
         key: &str,
         response: &StoredResponse,
-    ) -> StoreResult<()> {
+    ) -> BackendResult<()> {
         let mut update = self
             .client
             .update_item()
@@ -566,7 +568,7 @@ impl IdempotencyStore for DynamoStore {
         Ok(())
     }
 
-    async fn release(&self, owner: &Owner, key: &str) -> StoreResult<()> {
+    async fn release(&self, owner: &Owner, key: &str) -> BackendResult<()> {
         self.client
             .delete_item()
             .table_name(&self.table)

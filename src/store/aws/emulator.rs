@@ -141,7 +141,7 @@ async fn distribution(sdk: &SdkConfig, bucket: &str) -> Result<Distribution, Fai
     let origin = Origin::builder()
         .id(origin_id)
         .domain_name(format!("{bucket}.s3.amazonaws.com"))
-        .origin_path("/public")
+        .origin_path(crate::store::layout::cdn_origin_path())
         .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
         .build()?;
     let behaviour = DefaultCacheBehavior::builder()

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-pub use cloudfront::CloudFrontPublisher;
-pub use dynamo::DynamoStore;
-pub use s3::S3BlobStore;
+use cloudfront::CloudFrontPublisher;
+use dynamo::DynamoStore;
+use s3::S3BlobStore;
 
-use super::StoreError;
+use super::Ports;
+use crate::domain::BackendError;
 
 /// The names of the deployed resources, from `IMGFORGE_*` variables.
 #[derive(Debug, Clone)]
@@ -43,25 +44,50 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 
 /// The AWS adapters of every port.
 pub struct AwsBackend {
-    pub blobs: Arc<S3BlobStore>,
-    pub store: Arc<DynamoStore>,
-    pub publisher: Arc<CloudFrontPublisher>,
+    blobs: Arc<S3BlobStore>,
+    store: Arc<DynamoStore>,
+    publisher: Arc<CloudFrontPublisher>,
 }
 
 impl AwsBackend {
+    /// The adapters over clients made from the environment's SDK configuration.
     pub fn new(sdk: &SdkConfig, resources: &AwsResources) -> Self {
-        let s3 = s3_client(sdk);
+        Self::from_clients(
+            s3_client(sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_cloudfront::Client::new(sdk),
+            resources,
+        )
+    }
+
+    /// The adapters over the given clients (tests give mocked ones).
+    pub fn from_clients(
+        s3: aws_sdk_s3::Client,
+        dynamo: aws_sdk_dynamodb::Client,
+        cloudfront: aws_sdk_cloudfront::Client,
+        resources: &AwsResources,
+    ) -> Self {
+        let blobs = Arc::new(S3BlobStore::new(s3, &resources.bucket));
         Self {
-            blobs: Arc::new(S3BlobStore::new(s3.clone(), &resources.bucket)),
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                &resources.table,
-            )),
             publisher: Arc::new(CloudFrontPublisher::new(
-                s3,
-                aws_sdk_cloudfront::Client::new(sdk),
+                blobs.clone(),
+                cloudfront,
                 resources,
             )),
+            blobs,
+            store: Arc::new(DynamoStore::new(dynamo, &resources.table)),
+        }
+    }
+
+    pub fn ports(&self) -> Ports {
+        Ports {
+            blobs: self.blobs.clone(),
+            images: self.store.clone(),
+            uploads: self.store.clone(),
+            keys: self.store.clone(),
+            publisher: self.publisher.clone(),
+            rate_limiter: self.store.clone(),
+            idempotency: self.store.clone(),
         }
     }
 }
@@ -80,7 +106,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "TooManyInvalidationsInProgress",
 ];
 
-pub(crate) fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_error<E, R>(error: SdkError<E, R>) -> BackendError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -92,8 +118,8 @@ where
         .code()
         .is_some_and(|code| RETRYABLE_CODES.contains(&code));
     if transient {
-        StoreError::Unavailable(Box::new(error))
+        BackendError::Unavailable(Box::new(error))
     } else {
-        StoreError::backend(error)
+        BackendError::failed(error)
     }
 }

@@ -10,8 +10,9 @@ use aws_sdk_s3::types::MetadataDirective;
 use bytes::Bytes;
 
 use super::sdk_error;
-use crate::domain::Format;
-use crate::store::{BlobStore, PresignedRequest, StoreError, StoreResult};
+use crate::domain::{BackendError, Format};
+use crate::store::layout;
+use crate::store::{BackendResult, BlobStore, PresignedRequest};
 
 pub struct S3BlobStore {
     client: Client,
@@ -27,18 +28,19 @@ impl S3BlobStore {
     }
 }
 
-fn presigning(ttl: Duration) -> StoreResult<PresigningConfig> {
-    PresigningConfig::expires_in(ttl).map_err(StoreError::backend)
+fn presigning(ttl: Duration) -> BackendResult<PresigningConfig> {
+    PresigningConfig::expires_in(ttl).map_err(BackendError::failed)
 }
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
-    async fn put(&self, key: &str, body: Bytes, format: Format) -> StoreResult<()> {
+    async fn put(&self, key: &str, body: Bytes, format: Format) -> BackendResult<()> {
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(format.mime_type())
+            .set_cache_control(layout::cache_control(key).map(str::to_owned))
             .body(ByteStream::from(body))
             .send()
             .await
@@ -46,7 +48,7 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str) -> BackendResult<Option<Bytes>> {
         let object = match self
             .client
             .get_object()
@@ -61,11 +63,26 @@ impl BlobStore for S3BlobStore {
             }
             Err(error) => return Err(sdk_error(error)),
         };
-        let body = object.body.collect().await.map_err(StoreError::backend)?;
+        let body = object.body.collect().await.map_err(BackendError::failed)?;
         Ok(Some(body.into_bytes()))
     }
 
-    async fn delete(&self, key: &str) -> StoreResult<()> {
+    async fn exists(&self, key: &str) -> BackendResult<bool> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> BackendResult<()> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -76,13 +93,14 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn copy(&self, from: &str, to: &str, format: Format) -> StoreResult<()> {
+    async fn copy(&self, from: &str, to: &str, format: Format) -> BackendResult<()> {
         self.client
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
             .copy_source(format!("{}/{from}", self.bucket))
             .content_type(format.mime_type())
+            .set_cache_control(layout::cache_control(to).map(str::to_owned))
             .metadata_directive(MetadataDirective::Replace)
             .send()
             .await
@@ -96,8 +114,8 @@ impl BlobStore for S3BlobStore {
         format: Format,
         size: u64,
         ttl: Duration,
-    ) -> StoreResult<PresignedRequest> {
-        let size = i64::try_from(size).map_err(StoreError::backend)?;
+    ) -> BackendResult<PresignedRequest> {
+        let size = i64::try_from(size).map_err(BackendError::failed)?;
         let request = self
             .client
             .put_object()
@@ -117,7 +135,7 @@ impl BlobStore for S3BlobStore {
         })
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> BackendResult<Option<String>> {
         let request = self
             .client
             .get_object()

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 use super::presign::UploadSigner;
+use crate::domain::BackendError;
 use crate::domain::Format;
-use crate::store::{BlobStore, PresignedRequest, StoreError, StoreResult};
+use crate::store::{BackendResult, BlobStore, PresignedRequest};
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -31,13 +32,13 @@ impl FsBlobStore {
         &self.signer
     }
 
-    fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
+    fn path_of(&self, key: &str) -> BackendResult<PathBuf> {
         let relative = Path::new(key);
         let plain = relative
             .components()
             .all(|part| matches!(part, Component::Normal(_)));
         if key.is_empty() || !plain {
-            return Err(StoreError::backend(format!("refusing blob key {key:?}")));
+            return Err(BackendError::failed(format!("refusing blob key {key:?}")));
         }
         Ok(self.root.join(relative))
     }
@@ -45,12 +46,12 @@ impl FsBlobStore {
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
-    async fn put(&self, key: &str, body: Bytes, _format: Format) -> StoreResult<()> {
+    async fn put(&self, key: &str, body: Bytes, _format: Format) -> BackendResult<()> {
         let path = self.path_of(key)?;
         let parent = path.parent().expect("a blob path has a parent");
         tokio::fs::create_dir_all(parent)
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(BackendError::failed)?;
         // Write aside, flush to disk, then rename: readers see the whole file or none.
         let staging = path.with_extension(format!("tmp-{}", rand::random::<u64>()));
         let written = async {
@@ -62,31 +63,37 @@ impl BlobStore for FsBlobStore {
         .await;
         if let Err(error) = written {
             let _ = tokio::fs::remove_file(&staging).await;
-            return Err(StoreError::backend(error));
+            return Err(BackendError::failed(error));
         }
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str) -> BackendResult<Option<Bytes>> {
         match tokio::fs::read(self.path_of(key)?).await {
             Ok(bytes) => Ok(Some(Bytes::from(bytes))),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(StoreError::backend(error)),
+            Err(error) => Err(BackendError::failed(error)),
         }
     }
 
-    async fn delete(&self, key: &str) -> StoreResult<()> {
+    async fn exists(&self, key: &str) -> BackendResult<bool> {
+        tokio::fs::try_exists(self.path_of(key)?)
+            .await
+            .map_err(BackendError::failed)
+    }
+
+    async fn delete(&self, key: &str) -> BackendResult<()> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
-            Err(error) if error.kind() != ErrorKind::NotFound => Err(StoreError::backend(error)),
+            Err(error) if error.kind() != ErrorKind::NotFound => Err(BackendError::failed(error)),
             _ => Ok(()),
         }
     }
 
-    async fn copy(&self, from: &str, to: &str, format: Format) -> StoreResult<()> {
+    async fn copy(&self, from: &str, to: &str, format: Format) -> BackendResult<()> {
         let bytes = self
             .get(from)
             .await?
-            .ok_or_else(|| StoreError::backend(format!("cannot copy missing blob {from}")))?;
+            .ok_or_else(|| BackendError::failed(format!("cannot copy missing blob {from}")))?;
         self.put(to, bytes, format).await
     }
 
@@ -96,7 +103,7 @@ impl BlobStore for FsBlobStore {
         format: Format,
         size: u64,
         ttl: Duration,
-    ) -> StoreResult<PresignedRequest> {
+    ) -> BackendResult<PresignedRequest> {
         self.path_of(key)?;
         let expires = chrono::Utc::now() + ttl;
         Ok(PresignedRequest {
@@ -106,7 +113,7 @@ impl BlobStore for FsBlobStore {
     }
 
     /// The local server streams downloads itself.
-    async fn presign_get(&self, _key: &str, _ttl: Duration) -> StoreResult<Option<String>> {
+    async fn presign_get(&self, _key: &str, _ttl: Duration) -> BackendResult<Option<String>> {
         Ok(None)
     }
 }

@@ -1,16 +1,17 @@
-//! Presigned upload URLs for the embedded backend: the local server plays S3's part, accepting a
-//! PUT only with a valid, unexpired HMAC over the key, content type and size.
+//! Presigned upload URLs for the embedded backend, written and read here alone: the local server
+//! plays S3's part, accepting a PUT only with a valid, unexpired HMAC over the key, content type
+//! and size. A URL is `{origin}{layout::local_path(key)}?expires={unix}&signature={hex}`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::store::{StoreError, StoreResult};
-
-/// The path under the local server's origin where presigned uploads are received.
-pub const UPLOADS_PATH: &str = "/uploads";
+use crate::domain::BackendError;
+use crate::store::BackendResult;
+use crate::store::layout;
 
 pub struct UploadSigner {
     secret: Vec<u8>,
@@ -19,12 +20,12 @@ pub struct UploadSigner {
 
 impl UploadSigner {
     /// Reads the store's signing secret, creating it on first use.
-    pub fn open(secret_file: &Path, origin: &str) -> StoreResult<Self> {
+    pub fn open(secret_file: &Path, origin: &str) -> BackendResult<Self> {
         let secret = match std::fs::read(secret_file) {
             Ok(secret) if secret.len() >= 32 => secret,
             _ => {
                 let secret = rand::random::<[u8; 32]>().to_vec();
-                std::fs::write(secret_file, &secret).map_err(StoreError::backend)?;
+                std::fs::write(secret_file, &secret).map_err(BackendError::failed)?;
                 secret
             }
         };
@@ -49,13 +50,30 @@ impl UploadSigner {
                 .into_bytes(),
         );
         format!(
-            "{}/{key}?expires={expires}&signature={signature}",
-            self.origin
+            "{}{}?expires={expires}&signature={signature}",
+            self.origin,
+            layout::local_path(key)
         )
     }
 
+    /// The key a PUT to `path` with `query` may write, if it carries an unexpired signature
+    /// over that key, `content_type` and `size`.
+    pub fn verify_request<'a>(
+        &self,
+        path: &'a str,
+        query: &HashMap<String, String>,
+        content_type: &str,
+        size: u64,
+    ) -> Option<&'a str> {
+        let key = layout::key_of_local_path(path)?;
+        let expires = query.get("expires")?.parse().ok()?;
+        let signature = query.get("signature")?;
+        self.verify(key, content_type, size, expires, signature)
+            .then_some(key)
+    }
+
     /// Whether a PUT of `size` bytes of `content_type` at `key` matches an unexpired signature.
-    pub fn verify(
+    fn verify(
         &self,
         key: &str,
         content_type: &str,
@@ -91,6 +109,42 @@ mod tests {
             }
         }
         (expires, signature)
+    }
+
+    /// The path and query of a URL, as the local server receives them.
+    fn request_of(url: &str) -> (String, HashMap<String, String>) {
+        let (path, query) = url
+            .strip_prefix("http://h")
+            .unwrap()
+            .split_once('?')
+            .unwrap();
+        let query = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        (path.to_owned(), query)
+    }
+
+    #[test]
+    fn a_signed_url_names_its_key_to_the_receiver() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = UploadSigner::open(&dir.path().join("secret"), "http://h").unwrap();
+        let key = "uploads/test/acct/image_x";
+        let url = signer.sign(key, "image/png", 10, Utc::now() + Duration::minutes(15));
+        let (path, query) = request_of(&url);
+        assert_eq!(
+            signer.verify_request(&path, &query, "image/png", 10),
+            Some(key)
+        );
+        assert_eq!(signer.verify_request(&path, &query, "image/png", 9), None);
+        let elsewhere = path.replace("image_x", "image_y");
+        assert_eq!(
+            signer.verify_request(&elsewhere, &query, "image/png", 10),
+            None
+        );
+        assert_eq!(
+            signer.verify_request(&path, &HashMap::new(), "image/png", 10),
+            None
+        );
     }
 
     #[test]

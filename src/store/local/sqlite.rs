@@ -7,10 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
-use crate::domain::{Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus};
+use crate::domain::{
+    BackendError, Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus,
+};
 use crate::store::{
-    IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
-    RateLimiter, StoreError, StoreResult, StoredResponse, UploadIndex,
+    BackendResult, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart,
+    Locked, RateLimiter, StoredResponse, UploadIndex,
 };
 
 const SCHEMA: &str = "
@@ -74,8 +76,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path) -> StoreResult<Self> {
-        let connection = Connection::open(path).map_err(StoreError::backend)?;
+    pub fn open(path: &Path) -> BackendResult<Self> {
+        let connection = Connection::open(path).map_err(BackendError::failed)?;
         // WAL lets `imgforge keys create` write while a server reads; FULL makes every commit
         // durable before we answer.
         connection
@@ -83,14 +85,14 @@ impl SqliteStore {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
             )
             .and_then(|()| connection.execute_batch(SCHEMA))
-            .map_err(StoreError::backend)?;
+            .map_err(BackendError::failed)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
     }
 
     /// Whether any key exists: a new store gets its first key from `imgforge serve`.
-    pub async fn has_keys(&self) -> StoreResult<bool> {
+    pub async fn has_keys(&self) -> BackendResult<bool> {
         self.call(|connection| {
             connection
                 .query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |row| {
@@ -102,10 +104,10 @@ impl SqliteStore {
     }
 
     /// Runs `work` on the connection off the async threads.
-    async fn call<T, F>(&self, work: F) -> StoreResult<T>
+    async fn call<T, F>(&self, work: F) -> BackendResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, BackendError> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
@@ -115,17 +117,17 @@ impl SqliteStore {
             work(&mut connection)
         })
         .await
-        .map_err(StoreError::backend)?
+        .map_err(BackendError::failed)?
     }
 }
 
-fn sql_error(error: rusqlite::Error) -> StoreError {
+fn sql_error(error: rusqlite::Error) -> BackendError {
     match error.sqlite_error_code() {
-        Some(ErrorCode::ConstraintViolation) => StoreError::AlreadyExists,
+        Some(ErrorCode::ConstraintViolation) => BackendError::AlreadyExists,
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(Box::new(error))
+            BackendError::Unavailable(Box::new(error))
         }
-        _ => StoreError::backend(error),
+        _ => BackendError::failed(error),
     }
 }
 
@@ -168,7 +170,7 @@ fn select_image(
 
 #[async_trait]
 impl ImageIndex for SqliteStore {
-    async fn insert(&self, owner: &Owner, image: &Image) -> StoreResult<()> {
+    async fn insert(&self, owner: &Owner, image: &Image) -> BackendResult<()> {
         let (owner, image) = (owner.clone(), image.clone());
         self.call(move |connection| {
             connection
@@ -184,7 +186,7 @@ impl ImageIndex for SqliteStore {
                         image.width,
                         image.height,
                         image.format.as_str(),
-                        i64::try_from(image.size).map_err(StoreError::backend)?,
+                        i64::try_from(image.size).map_err(BackendError::failed)?,
                         image.created_at.timestamp_millis(),
                     ],
                 )
@@ -194,7 +196,7 @@ impl ImageIndex for SqliteStore {
         .await
     }
 
-    async fn get(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Image>> {
+    async fn get(&self, owner: &Owner, id: &ImageId) -> BackendResult<Option<Image>> {
         let (owner, id) = (owner.clone(), id.clone());
         self.call(move |connection| select_image(connection, &owner, &id).map_err(sql_error))
             .await
@@ -205,7 +207,7 @@ impl ImageIndex for SqliteStore {
         owner: &Owner,
         start: ListStart<'_>,
         limit: usize,
-    ) -> StoreResult<Vec<Image>> {
+    ) -> BackendResult<Vec<Image>> {
         let (condition, order, cursor) = match start {
             ListStart::Newest => ("", "DESC", None),
             ListStart::AtOrOlderThan(id) => ("AND id <= ?3", "DESC", Some(id.to_string())),
@@ -229,7 +231,7 @@ impl ImageIndex for SqliteStore {
         .await
     }
 
-    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<Locked> {
+    async fn lock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<Locked> {
         let (owner, id, lease) = (owner.clone(), id.clone(), lease.clone());
         self.call(move |connection| {
             let transaction = connection.transaction().map_err(sql_error)?;
@@ -265,7 +267,7 @@ impl ImageIndex for SqliteStore {
         id: &ImageId,
         lease: &Lease,
         url: Option<&str>,
-    ) -> StoreResult<Image> {
+    ) -> BackendResult<Image> {
         let (owner, id) = (owner.clone(), id.clone());
         let (token, url) = (lease.token.clone(), url.map(str::to_owned));
         self.call(move |connection| {
@@ -281,13 +283,13 @@ impl ImageIndex for SqliteStore {
             transaction.commit().map_err(sql_error)?;
             match (updated, image) {
                 (1, Some(image)) => Ok(image),
-                _ => Err(StoreError::LeaseLost),
+                _ => Err(BackendError::LeaseLost),
             }
         })
         .await
     }
 
-    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+    async fn unlock(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<()> {
         let (owner, id, token) = (owner.clone(), id.clone(), lease.token.clone());
         self.call(move |connection| {
             connection
@@ -302,7 +304,7 @@ impl ImageIndex for SqliteStore {
         .await
     }
 
-    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> StoreResult<()> {
+    async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<()> {
         let (owner, id, token) = (owner.clone(), id.clone(), lease.token.clone());
         self.call(move |connection| {
             let deleted = connection
@@ -315,7 +317,7 @@ impl ImageIndex for SqliteStore {
             if deleted == 1 {
                 Ok(())
             } else {
-                Err(StoreError::LeaseLost)
+                Err(BackendError::LeaseLost)
             }
         })
         .await
@@ -324,7 +326,7 @@ impl ImageIndex for SqliteStore {
 
 #[async_trait]
 impl KeyStore for SqliteStore {
-    async fn find(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+    async fn find(&self, hash: &str) -> BackendResult<Option<KeyRecord>> {
         let hash = hash.to_owned();
         self.call(move |connection| {
             let row = connection
@@ -343,7 +345,7 @@ impl KeyStore for SqliteStore {
                 .map_err(sql_error)?;
             row.map(|(account, stage, active)| {
                 let stage = Stage::parse(&stage)
-                    .ok_or_else(|| StoreError::backend(format!("bad stage {stage}")))?;
+                    .ok_or_else(|| BackendError::failed(format!("bad stage {stage}")))?;
                 Ok(KeyRecord {
                     hash,
                     owner: Owner { account, stage },
@@ -355,7 +357,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn insert(&self, record: &KeyRecord) -> StoreResult<()> {
+    async fn insert(&self, record: &KeyRecord) -> BackendResult<()> {
         let record = record.clone();
         self.call(move |connection| {
             connection
@@ -377,7 +379,7 @@ impl KeyStore for SqliteStore {
 
 #[async_trait]
 impl UploadIndex for SqliteStore {
-    async fn reserve(&self, owner: &Owner, upload: &Upload) -> StoreResult<()> {
+    async fn reserve(&self, owner: &Owner, upload: &Upload) -> BackendResult<()> {
         let (owner, upload) = (owner.clone(), upload.clone());
         self.call(move |connection| {
             connection
@@ -389,7 +391,7 @@ impl UploadIndex for SqliteStore {
                         owner.stage.as_str(),
                         upload.id.as_str(),
                         upload.name,
-                        i64::try_from(upload.size).map_err(StoreError::backend)?,
+                        i64::try_from(upload.size).map_err(BackendError::failed)?,
                         upload.format.as_str(),
                         upload.status.as_str(),
                         upload.status.error(),
@@ -402,7 +404,7 @@ impl UploadIndex for SqliteStore {
         .await
     }
 
-    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> StoreResult<Option<Upload>> {
+    async fn get_upload(&self, owner: &Owner, id: &ImageId) -> BackendResult<Option<Upload>> {
         let (owner, id) = (owner.clone(), id.clone());
         self.call(move |connection| {
             let row = connection
@@ -426,7 +428,7 @@ impl UploadIndex for SqliteStore {
             let Some((name, size, format, status, error, expires_ms)) = row else {
                 return Ok(None);
             };
-            let corrupt = || StoreError::backend(format!("corrupt upload record {id}"));
+            let corrupt = || BackendError::failed(format!("corrupt upload record {id}"));
             Ok(Some(Upload {
                 id: id.clone(),
                 name,
@@ -444,7 +446,7 @@ impl UploadIndex for SqliteStore {
         owner: &Owner,
         id: &ImageId,
         status: &UploadStatus,
-    ) -> StoreResult<()> {
+    ) -> BackendResult<()> {
         let (owner, id, status) = (owner.clone(), id.clone(), status.clone());
         self.call(move |connection| {
             connection
@@ -468,7 +470,7 @@ impl UploadIndex for SqliteStore {
 
 #[async_trait]
 impl RateLimiter for SqliteStore {
-    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> StoreResult<bool> {
+    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> BackendResult<bool> {
         let hash = key_hash.to_owned();
         self.call(move |connection| {
             // Past minutes are of no more use.
@@ -501,7 +503,7 @@ impl IdempotencyStore for SqliteStore {
         fingerprint: &str,
         expires_at: DateTime<Utc>,
         stale_after: std::time::Duration,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
+    ) -> BackendResult<Option<IdempotencyRecord>> {
         let (owner, key, fingerprint) = (owner.clone(), key.to_owned(), fingerprint.to_owned());
         let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
         self.call(move |connection| {
@@ -560,7 +562,7 @@ impl IdempotencyStore for SqliteStore {
         owner: &Owner,
         key: &str,
         response: &StoredResponse,
-    ) -> StoreResult<()> {
+    ) -> BackendResult<()> {
         let (owner, key, response) = (owner.clone(), key.to_owned(), response.clone());
         self.call(move |connection| {
             connection
@@ -582,7 +584,7 @@ impl IdempotencyStore for SqliteStore {
         .await
     }
 
-    async fn release(&self, owner: &Owner, key: &str) -> StoreResult<()> {
+    async fn release(&self, owner: &Owner, key: &str) -> BackendResult<()> {
         let (owner, key) = (owner.clone(), key.to_owned());
         self.call(move |connection| {
             connection

@@ -1,19 +1,18 @@
 //! The parameters of the eight transformations: checked against the reference's types and
 //! ranges, every problem of a request reported together, and turned into engine operations.
-//! The API handlers and `imgforge transform` share this.
+//! The API handlers and `imgforge transform` share this; the services run what it yields.
 
 use serde_json::{Map, Value};
 
 use super::validate::Fields;
 use crate::domain::{ApiError, Format, ImageId};
-use crate::imaging::{
-    Fit, Gravity, Mirror, Modulation, Operation, Rect, Repetition, ResizeSpec, Watermark,
-};
+use crate::imaging::{Fit, Gravity, Mirror, Modulation, Operation, Rect, Repetition, ResizeSpec};
+use crate::services::transform::{Placement, Plan, TransformRequest};
 
 /// The transformations, by the last segment of their path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "lower")]
-pub enum Kind {
+pub enum Transformation {
     Resize,
     Crop,
     Convert,
@@ -24,52 +23,34 @@ pub enum Kind {
     Watermark,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Resize,
-        Kind::Crop,
-        Kind::Convert,
-        Kind::Rotate,
-        Kind::Mirror,
-        Kind::Blur,
-        Kind::Modulate,
-        Kind::Watermark,
+impl Transformation {
+    pub const ALL: [Transformation; 8] = [
+        Transformation::Resize,
+        Transformation::Crop,
+        Transformation::Convert,
+        Transformation::Rotate,
+        Transformation::Mirror,
+        Transformation::Blur,
+        Transformation::Modulate,
+        Transformation::Watermark,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Resize => "resize",
-            Kind::Crop => "crop",
-            Kind::Convert => "convert",
-            Kind::Rotate => "rotate",
-            Kind::Mirror => "mirror",
-            Kind::Blur => "blur",
-            Kind::Modulate => "modulate",
-            Kind::Watermark => "watermark",
+            Transformation::Resize => "resize",
+            Transformation::Crop => "crop",
+            Transformation::Convert => "convert",
+            Transformation::Rotate => "rotate",
+            Transformation::Mirror => "mirror",
+            Transformation::Blur => "blur",
+            Transformation::Modulate => "modulate",
+            Transformation::Watermark => "watermark",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
-}
-
-/// A watermark as a request gives it: its image named by id, to be looked up.
-pub type Placement = Watermark<ImageId>;
-
-#[derive(Debug, Clone)]
-pub enum Parsed {
-    /// Ready to run.
-    Operation(Operation),
-    /// Needs its watermark images first.
-    Watermark(Vec<Placement>),
-}
-
-/// A checked request: what to do, and the new image's name if one was given.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub parsed: Parsed,
-    pub name: Option<String>,
 }
 
 const MAX_SIDE: i64 = 10_000;
@@ -104,41 +85,41 @@ fn side(value: i64) -> u32 {
 
 /// Checks `body` for a transformation of an image that is `width`×`height` as displayed.
 pub fn parse(
-    kind: Kind,
+    kind: Transformation,
     body: Map<String, Value>,
     (width, height): (u32, u32),
-) -> Result<Request, ApiError> {
+) -> Result<TransformRequest, ApiError> {
     let mut fields = Fields::new(body);
     let name = fields.name("name", false);
-    let parsed = match kind {
-        Kind::Resize => resize(&mut fields),
-        Kind::Crop => crop(&mut fields, width, height),
-        Kind::Convert => convert(&mut fields),
-        Kind::Rotate => rotate(&mut fields),
-        Kind::Mirror => {
+    let plan = match kind {
+        Transformation::Resize => resize(&mut fields),
+        Transformation::Crop => crop(&mut fields, width, height),
+        Transformation::Convert => convert(&mut fields),
+        Transformation::Rotate => rotate(&mut fields),
+        Transformation::Mirror => {
             const MODES: [(&str, Mirror); 3] = [
                 ("horizontal", Mirror::Horizontal),
                 ("vertical", Mirror::Vertical),
                 ("both", Mirror::Both),
             ];
             let mode = fields.choice("mode", &names(&MODES), true);
-            mode.map(|mode| Parsed::Operation(Operation::Mirror(lookup(&MODES, &mode))))
+            mode.map(|mode| Plan::Ready(Operation::Mirror(lookup(&MODES, &mode))))
         }
-        Kind::Blur => {
+        Transformation::Blur => {
             let sigma = fields.number("sigma", 1.0..=1000.0, false).unwrap_or(20.0);
-            Some(Parsed::Operation(Operation::Blur {
+            Some(Plan::Ready(Operation::Blur {
                 sigma: sigma as f32,
             }))
         }
-        Kind::Modulate => modulate(&mut fields),
-        Kind::Watermark => watermark(&mut fields),
+        Transformation::Modulate => modulate(&mut fields),
+        Transformation::Watermark => watermark(&mut fields),
     };
     fields.finish()?;
-    let parsed = parsed.ok_or_else(|| ApiError::internal("checked fields are missing"))?;
-    Ok(Request { parsed, name })
+    let plan = plan.ok_or_else(|| ApiError::internal("checked fields are missing"))?;
+    Ok(TransformRequest { plan, name })
 }
 
-fn resize(fields: &mut Fields) -> Option<Parsed> {
+fn resize(fields: &mut Fields) -> Option<Plan> {
     const FITS: [(&str, Fit); 3] = [
         ("fill", Fit::Fill),
         ("contain", Fit::Contain),
@@ -161,7 +142,7 @@ fn resize(fields: &mut Fields) -> Option<Parsed> {
     if width.is_none() && height.is_none() && !fields.has_problems() {
         fields.reject("width or height is required".to_owned());
     }
-    Some(Parsed::Operation(Operation::Resize(ResizeSpec {
+    Some(Plan::Ready(Operation::Resize(ResizeSpec {
         width: width.map(side),
         height: height.map(side),
         fit: fit.map_or(Fit::Fill, |fit| lookup(&FITS, &fit)),
@@ -177,7 +158,7 @@ pub fn parse_colour(raw: &str) -> Option<[u8; 4]> {
         .map(|colour| colour.to_rgba8())
 }
 
-fn crop(fields: &mut Fields, width: u32, height: u32) -> Option<Parsed> {
+fn crop(fields: &mut Fields, width: u32, height: u32) -> Option<Plan> {
     let mut corner = |name| fields.integer(name, 0..=MAX_COORDINATE, true);
     let (x1, y1, x2, y2) = (corner("x1"), corner("y1"), corner("x2"), corner("y2"));
     let (x1, y1, x2, y2) = (x1?, y1?, x2?, y2?);
@@ -194,7 +175,7 @@ fn crop(fields: &mut Fields, width: u32, height: u32) -> Option<Parsed> {
         }
     }
     let coordinate = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
-    Some(Parsed::Operation(Operation::Crop(Rect {
+    Some(Plan::Ready(Operation::Crop(Rect {
         x: coordinate(x1),
         y: coordinate(y1),
         width: coordinate(x2.saturating_sub(x1).max(0)),
@@ -202,7 +183,7 @@ fn crop(fields: &mut Fields, width: u32, height: u32) -> Option<Parsed> {
     })))
 }
 
-fn convert(fields: &mut Fields) -> Option<Parsed> {
+fn convert(fields: &mut Fields) -> Option<Plan> {
     const FORMATS: [(&str, Format); 4] = [
         ("jpeg", Format::Jpeg),
         ("jpg", Format::Jpeg),
@@ -211,23 +192,23 @@ fn convert(fields: &mut Fields) -> Option<Parsed> {
     ];
     let format = fields.choice("format", &names(&FORMATS), true);
     let quality = fields.integer("quality", 1..=100, false);
-    Some(Parsed::Operation(Operation::Convert {
+    Some(Plan::Ready(Operation::Convert {
         format: lookup(&FORMATS, &format?),
         quality: quality.map(|quality| quality as u8),
     }))
 }
 
-fn rotate(fields: &mut Fields) -> Option<Parsed> {
+fn rotate(fields: &mut Fields) -> Option<Plan> {
     let angle = fields.any_number("angle", true);
     let unit = fields.choice("unit", &["degrees", "radians"], false);
     let degrees = match unit.as_deref() {
         Some("radians") => angle?.to_degrees(),
         _ => angle?,
     };
-    Some(Parsed::Operation(Operation::Rotate { degrees }))
+    Some(Plan::Ready(Operation::Rotate { degrees }))
 }
 
-fn modulate(fields: &mut Fields) -> Option<Parsed> {
+fn modulate(fields: &mut Fields) -> Option<Plan> {
     let mut adjustment = |name| fields.number(name, -100.0..=100.0, false).unwrap_or(0.0);
     let (brightness, saturation, exposure, contrast) = (
         adjustment("brightness"),
@@ -237,7 +218,7 @@ fn modulate(fields: &mut Fields) -> Option<Parsed> {
     );
     // The older API's hue rotation, in whole degrees.
     let hue = fields.integer("hue", -360..=360, false).unwrap_or(0) as f64;
-    Some(Parsed::Operation(Operation::Modulate(Modulation {
+    Some(Plan::Ready(Operation::Modulate(Modulation {
         brightness,
         saturation,
         exposure,
@@ -246,7 +227,7 @@ fn modulate(fields: &mut Fields) -> Option<Parsed> {
     })))
 }
 
-fn watermark(fields: &mut Fields) -> Option<Parsed> {
+fn watermark(fields: &mut Fields) -> Option<Plan> {
     const REPETITIONS: [(&str, Repetition); 4] = [
         ("no_repeat", Repetition::NoRepeat),
         ("repeat", Repetition::Repeat),
@@ -277,7 +258,7 @@ fn watermark(fields: &mut Fields) -> Option<Parsed> {
             repetition: repetition.map_or(Repetition::NoRepeat, |mode| lookup(&REPETITIONS, &mode)),
         })
     });
-    placements.map(Parsed::Watermark)
+    placements.map(Plan::Watermarks)
 }
 
 #[cfg(test)]
@@ -285,19 +266,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn problems(kind: Kind, body: Value) -> Vec<String> {
+    fn problems(kind: Transformation, body: Value) -> Vec<String> {
         match parse(kind, body.as_object().unwrap().clone(), (640, 480)) {
             Err(ApiError::Validation(problems)) => problems,
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
 
-    fn operation(kind: Kind, body: Value) -> Operation {
+    fn operation(kind: Transformation, body: Value) -> Operation {
         match parse(kind, body.as_object().unwrap().clone(), (640, 480))
             .unwrap()
-            .parsed
+            .plan
         {
-            Parsed::Operation(operation) => operation,
+            Plan::Ready(operation) => operation,
             other => panic!("expected an operation, got {other:?}"),
         }
     }
@@ -306,171 +287,179 @@ mod tests {
     fn every_out_of_range_field_is_named() {
         let cases = [
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"width": 0}),
                 "width must be an integer between 1 and 10000",
             ),
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"height": 10001}),
                 "height must be an integer between 1 and 10000",
             ),
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"width": 1.5}),
                 "width must be an integer between 1 and 10000",
             ),
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"width": 9, "fit": "stretch"}),
                 "fit must be one of fill, contain, cover",
             ),
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"width": 9, "position": "middle"}),
                 "position must be one of center, top, right, bottom, left, top-left, top-right, bottom-left, bottom-right",
             ),
             (
-                Kind::Resize,
+                Transformation::Resize,
                 json!({"width": 9, "letterbox_color": "#12"}),
                 "letterbox_color must be a colour name, #rgb, #rrggbb, #rrggbbaa or transparent",
             ),
-            (Kind::Resize, json!({}), "width or height is required"),
             (
-                Kind::Crop,
+                Transformation::Resize,
+                json!({}),
+                "width or height is required",
+            ),
+            (
+                Transformation::Crop,
                 json!({"x1": 0.5, "y1": 0, "x2": 10, "y2": 10}),
                 "x1 must be an integer between 0 and 100000",
             ),
             (
-                Kind::Crop,
+                Transformation::Crop,
                 json!({"x1": -1, "y1": 0, "x2": 10, "y2": 10}),
                 "x1 must be an integer between 0 and 100000",
             ),
             (
-                Kind::Crop,
+                Transformation::Crop,
                 json!({"x1": 10, "y1": 0, "x2": 10, "y2": 10}),
                 "x2 must be greater than x1",
             ),
             (
-                Kind::Crop,
+                Transformation::Crop,
                 json!({"x1": 0, "y1": 0, "x2": 641, "y2": 10}),
                 "x2 must be at most the image width (640)",
             ),
             (
-                Kind::Crop,
+                Transformation::Crop,
                 json!({"x1": 0, "y1": 0, "x2": 10, "y2": 481}),
                 "y2 must be at most the image height (480)",
             ),
             (
-                Kind::Crop,
+                Transformation::Crop,
                 json!({"x1": 0, "y1": 0, "x2": 10}),
                 "y2 is required",
             ),
             (
-                Kind::Convert,
+                Transformation::Convert,
                 json!({"format": "gif"}),
                 "format must be one of jpeg, jpg, png, webp",
             ),
             (
-                Kind::Convert,
+                Transformation::Convert,
                 json!({"format": "png", "quality": 101}),
                 "quality must be an integer between 1 and 100",
             ),
             (
-                Kind::Convert,
+                Transformation::Convert,
                 json!({"format": "png", "quality": 0}),
                 "quality must be an integer between 1 and 100",
             ),
-            (Kind::Rotate, json!({}), "angle is required"),
+            (Transformation::Rotate, json!({}), "angle is required"),
             (
-                Kind::Rotate,
+                Transformation::Rotate,
                 json!({"angle": "90"}),
                 "angle must be a number",
             ),
             (
-                Kind::Rotate,
+                Transformation::Rotate,
                 json!({"angle": 90, "unit": "turns"}),
                 "unit must be one of degrees, radians",
             ),
             (
-                Kind::Mirror,
+                Transformation::Mirror,
                 json!({"mode": "diagonal"}),
                 "mode must be one of horizontal, vertical, both",
             ),
-            (Kind::Mirror, json!({}), "mode is required"),
+            (Transformation::Mirror, json!({}), "mode is required"),
             (
-                Kind::Blur,
+                Transformation::Blur,
                 json!({"sigma": 0.5}),
                 "sigma must be a number between 1 and 1000",
             ),
             (
-                Kind::Blur,
+                Transformation::Blur,
                 json!({"sigma": 1001}),
                 "sigma must be a number between 1 and 1000",
             ),
             (
-                Kind::Modulate,
+                Transformation::Modulate,
                 json!({"brightness": 101}),
                 "brightness must be a number between -100 and 100",
             ),
             (
-                Kind::Modulate,
+                Transformation::Modulate,
                 json!({"saturation": -101}),
                 "saturation must be a number between -100 and 100",
             ),
             (
-                Kind::Modulate,
+                Transformation::Modulate,
                 json!({"exposure": "up"}),
                 "exposure must be a number between -100 and 100",
             ),
             (
-                Kind::Modulate,
+                Transformation::Modulate,
                 json!({"contrast": 100.5}),
                 "contrast must be a number between -100 and 100",
             ),
             (
-                Kind::Modulate,
+                Transformation::Modulate,
                 json!({"hue": 120.5}),
                 "hue must be an integer between -360 and 360",
             ),
-            (Kind::Watermark, json!({}), "watermarks is required"),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
+                json!({}),
+                "watermarks is required",
+            ),
+            (
+                Transformation::Watermark,
                 json!({"watermarks": []}),
                 "watermarks must be an array of 1 to 5 objects",
             ),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
                 json!({"watermarks": [{}, {}, {}, {}, {}, {}]}),
                 "watermarks must be an array of 1 to 5 objects",
             ),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
                 json!({"watermarks": [{"id": "x"}]}),
                 "watermarks[0].id must be a valid image id",
             ),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
                 json!({"watermarks": [1]}),
                 "watermarks[0] must be an object",
             ),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
                 json!({"watermarks": [{"id": "image_00mx0q8z4cevents00000000", "width": 0}]}),
                 "watermarks[0].width must be a number between 1 and 10000",
             ),
             (
-                Kind::Watermark,
+                Transformation::Watermark,
                 json!({"watermarks": [{"id": "image_00mx0q8z4cevents00000000", "repetition_mode": "tile"}]}),
                 "watermarks[0].repetition_mode must be one of no_repeat, repeat, repeat_x, repeat_y",
             ),
             (
-                Kind::Blur,
+                Transformation::Blur,
                 json!({"name": ""}),
                 "name must be between 1 and 30 characters long",
             ),
             (
-                Kind::Blur,
+                Transformation::Blur,
                 json!({"name": "n".repeat(31)}),
                 "name must be between 1 and 30 characters long",
             ),
@@ -482,41 +471,46 @@ mod tests {
 
     #[test]
     fn all_problems_come_back_together() {
-        let found = problems(Kind::Resize, json!({"width": 0, "fit": "x", "name": ""}));
+        let found = problems(
+            Transformation::Resize,
+            json!({"width": 0, "fit": "x", "name": ""}),
+        );
         assert_eq!(found.len(), 3, "{found:?}");
     }
 
     #[test]
     fn defaults_and_aliases() {
         assert!(
-            matches!(operation(Kind::Blur, json!({})), Operation::Blur { sigma } if sigma == 20.0)
+            matches!(operation(Transformation::Blur, json!({})), Operation::Blur { sigma } if sigma == 20.0)
         );
         assert!(matches!(
-            operation(Kind::Convert, json!({"format": "jpg"})),
+            operation(Transformation::Convert, json!({"format": "jpg"})),
             Operation::Convert {
                 format: Format::Jpeg,
                 quality: None
             }
         ));
         let Operation::Rotate { degrees } = operation(
-            Kind::Rotate,
+            Transformation::Rotate,
             json!({"angle": std::f64::consts::PI, "unit": "radians"}),
         ) else {
             panic!()
         };
         assert!((degrees - 180.0).abs() < 1e-9);
-        let Operation::Resize(spec) =
-            operation(Kind::Resize, json!({"width": 10, "letterbox_color": "red"}))
-        else {
+        let Operation::Resize(spec) = operation(
+            Transformation::Resize,
+            json!({"width": 10, "letterbox_color": "red"}),
+        ) else {
             panic!()
         };
         assert_eq!(
             (spec.fit, spec.gravity, spec.background),
             (Fit::Fill, Gravity::Center, Some([255, 0, 0, 255]))
         );
-        let Operation::Crop(rect) =
-            operation(Kind::Crop, json!({"x1": 1, "y1": 2, "x2": 640, "y2": 480}))
-        else {
+        let Operation::Crop(rect) = operation(
+            Transformation::Crop,
+            json!({"x1": 1, "y1": 2, "x2": 640, "y2": 480}),
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -529,7 +523,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            operation(Kind::Modulate, json!({})),
+            operation(Transformation::Modulate, json!({})),
             Operation::Modulate(modulation) if modulation == Modulation::default()
         ));
     }

@@ -1,7 +1,5 @@
 //! Reading images: list, get, download.
 
-use std::time::Duration;
-
 use lambda_http::Request;
 use serde::Serialize;
 
@@ -9,15 +7,13 @@ use crate::api::input::{image_id, query};
 use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
 use crate::domain::{ApiError, Image, ImageId};
-use crate::store::{ListStart, original_key};
-
-use super::find_image;
+use crate::services::images::{self, Download};
 
 const DEFAULT_TAKE: usize = 10;
 const MAX_TAKE: usize = 100;
 
 #[derive(Serialize)]
-struct Page {
+struct PageBody {
     data: Vec<Image>,
     links: Links,
 }
@@ -52,33 +48,16 @@ pub async fn list_images(app: &App, caller: Caller, request: Request) -> Handler
         return Err(ApiError::Validation(problems));
     }
 
-    let owner = &caller.owner;
-    let start = from
-        .as_ref()
-        .map_or(ListStart::Newest, ListStart::AtOrOlderThan);
-    let mut data = app.images.list(owner, start, take + 1).await?;
-    let next = (data.len() > take)
-        .then(|| data.pop())
-        .flatten()
-        .map(|image| image.id);
-    let previous = match &from {
-        None => None,
-        Some(from) => app
-            .images
-            .list(owner, ListStart::NewerThan(from), take)
-            .await?
-            .pop()
-            .map(|image| image.id),
-    };
+    let page = images::page(app, &caller.owner, from.as_ref(), take).await?;
     let base = list_url(app, &request);
     let link = |id: ImageId| format!("{base}?take={take}&from={id}");
     output::json(
         200,
-        &Page {
-            data,
+        &PageBody {
+            data: page.images,
             links: Links {
-                previous: previous.map(link),
-                next: next.map(link),
+                previous: page.previous.map(link),
+                next: page.next.map(link),
             },
         },
     )
@@ -99,29 +78,15 @@ fn list_url(app: &App, request: &Request) -> String {
 /// `GET /v1/images/{image_id}`
 pub async fn get_image(app: &App, caller: Caller, request: Request) -> HandlerResult {
     let id = image_id(&request)?;
-    output::json(200, &find_image(app, &caller.owner, &id).await?)
+    output::json(200, &images::find(app, &caller.owner, &id).await?)
 }
-
-/// Larger originals would not fit a Lambda response (6 MB, base64-encoded): they are fetched
-/// from the blob store directly, through a short-lived URL.
-const DIRECT_DOWNLOAD_MAX_BYTES: u64 = 4 * 1024 * 1024;
-const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// `GET /v1/images/{image_id}/download`: the original bytes, typed by their format, or for a
 /// large image a 302 to a presigned URL where the store offers one.
 pub async fn download_image(app: &App, caller: Caller, request: Request) -> HandlerResult {
     let id = image_id(&request)?;
-    let image = find_image(app, &caller.owner, &id).await?;
-    let key = original_key(&caller.owner, &id);
-    if image.size > DIRECT_DOWNLOAD_MAX_BYTES
-        && let Some(url) = app.blobs.presign_get(&key, DOWNLOAD_URL_TTL).await?
-    {
-        return Ok(output::redirect(&url));
-    }
-    let bytes = app
-        .blobs
-        .get(&key)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("the original of {id} is missing")))?;
-    Ok(output::binary(image.format.mime_type(), bytes.into()))
+    Ok(match images::download(app, &caller.owner, &id).await? {
+        Download::Bytes(format, bytes) => output::binary(format.mime_type(), bytes.into()),
+        Download::Redirect(url) => output::redirect(&url),
+    })
 }

@@ -6,12 +6,11 @@ use bytes::Bytes;
 use chrono::Utc;
 use lambda_http::Request;
 
-use super::inspected;
 use crate::api::input::{body_bytes, content_type};
 use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
-use crate::domain::{ApiError, Image, ImageId, name_problem};
-use crate::store::original_key;
+use crate::domain::{ApiError, ImageId, name_problem};
+use crate::services::images;
 
 struct UploadForm {
     name: Option<String>,
@@ -32,7 +31,7 @@ pub async fn upload_image(app: &App, caller: Caller, request: Request) -> Handle
         Some(name) => problems.extend(name_problem("name", name)),
     }
     let max_bytes = app.limits.max_upload_bytes;
-    let image = match form.image {
+    let file = match form.image {
         None => {
             problems.push("image is required".to_owned());
             None
@@ -43,29 +42,19 @@ pub async fn upload_image(app: &App, caller: Caller, request: Request) -> Handle
                 bytes.len()
             )));
         }
-        Some(bytes) => match inspected(&bytes, app.limits.max_pixels)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Ok(probed) => Some((bytes, probed)),
+        Some(bytes) => match images::verify_file(app, bytes).await {
+            Ok(file) => Some(file),
             Err(error) => {
-                problems.push(format!("image {error}"));
+                problems.push(error.about("image"));
                 None
             }
         },
     };
-    let (Some(name), Some((bytes, probed)), true) = (form.name, image, problems.is_empty()) else {
+    let (Some(name), Some(file), true) = (form.name, file, problems.is_empty()) else {
         return Err(ApiError::Validation(problems));
     };
-
     let id = ImageId::generate(Utc::now());
-    let size = bytes.len() as u64;
-    let image = Image::new(id, name, probed.format, probed.width, probed.height, size);
-    // The blob first, then the record: a failure in between leaves an unreferenced file, never
-    // a record without its bytes.
-    let key = original_key(&caller.owner, &image.id);
-    app.blobs.put(&key, bytes, image.format).await?;
-    app.images.insert(&caller.owner, &image).await?;
+    let image = images::create(app, &caller.owner, id, name, file).await?;
     output::json(201, &image)
 }
 
