@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod engines;
 pub mod fetch;
 pub mod imaging;
 #[cfg(feature = "aws")]

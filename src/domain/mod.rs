@@ -1,6 +1,7 @@
 //! The vocabulary of the API: images, ids, owners, keys and errors. No I/O.
 
 mod account;
+mod document;
 mod error;
 mod id;
 mod image;
@@ -10,6 +11,7 @@ pub use account::{
     KeyRecord, Owner, Stage, hash_api_key, new_account_id, new_api_key, stage_of_key,
     valid_account_id,
 };
+pub use document::{Block, BlockKind, Document};
 pub use error::{ApiError, BackendError, ErrorBody};
 pub use id::ImageId;
 pub use image::{Format, Image, NAME_MAX_CHARS, format_timestamp, name_problem};
