@@ -4,6 +4,8 @@
 //! capability that is missing makes its endpoints answer 501 with how to enable it.
 
 pub mod tesseract;
+#[cfg(feature = "aws")]
+pub mod textract;
 
 use std::sync::Arc;
 
