@@ -3,6 +3,10 @@
 //! local program (Tesseract) or on AWS (Textract). `Engines` holds those this process has; a
 //! capability that is missing makes its endpoints answer 501 with how to enable it.
 
+pub mod tesseract;
+#[cfg(feature = "aws")]
+pub mod textract;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
