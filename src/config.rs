@@ -11,6 +11,7 @@ use crate::store::aws::AwsResources;
 const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
 const DEFAULT_DATA_DIR: &str = ".data";
+const DEFAULT_MODELS_DIR: &str = ".models";
 
 /// Size limits, from the environment or the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -103,6 +104,47 @@ impl AwsNames {
     }
 }
 
+/// Which program reads text from images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextEngine {
+    /// Tesseract, a program on this machine (`apt-get install tesseract-ocr tesseract-ocr-eng`).
+    Tesseract,
+    /// Amazon Textract, with the AWS environment's credentials.
+    Textract,
+    /// None: text extraction answers 501.
+    Off,
+}
+
+/// The analysis engines.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineConfig {
+    /// Directory of the model files and of ONNX Runtime, which `make models` prepares.
+    #[arg(long, env = "IMGFORGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+    /// Which program reads text; by default Tesseract on the local backend and Textract on AWS.
+    #[arg(long, env = "IMGFORGE_TEXT_ENGINE", value_enum)]
+    pub text_engine: Option<TextEngine>,
+}
+
+impl EngineConfig {
+    /// The text engine in force: the one configured, else the backend's own.
+    pub fn text_engine(&self, backend: BackendKind) -> TextEngine {
+        self.text_engine.unwrap_or(match backend {
+            BackendKind::Local => TextEngine::Tesseract,
+            BackendKind::Aws => TextEngine::Textract,
+        })
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: PathBuf::from(DEFAULT_MODELS_DIR),
+            text_engine: None,
+        }
+    }
+}
+
 /// Where the data lives and how it is reached. Every flag also reads its `IMGFORGE_` variable, so
 /// the server, the CLI and the Lambdas share one definition.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,6 +167,8 @@ pub struct Config {
     pub limits: Limits,
     #[command(flatten)]
     pub fetch: FetchConfig,
+    #[command(flatten)]
+    pub engines: EngineConfig,
 }
 
 /// Every flag's default, without reading the environment.
@@ -138,6 +182,7 @@ impl Default for Config {
             aws: AwsNames::default(),
             limits: Limits::default(),
             fetch: FetchConfig::default(),
+            engines: EngineConfig::default(),
         }
     }
 }

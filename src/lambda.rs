@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use crate::api::{self, routes::Route};
 use crate::app::App;
 use crate::config::Config;
+use crate::engines::Engines;
 use crate::services::uploads;
 use crate::store::Backend;
 
@@ -32,7 +33,10 @@ fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
 
 async fn aws_app(config: &Config) -> Result<Arc<App>, Error> {
     let backend = Backend::open_aws(&config.aws).await?;
-    Ok(Arc::new(App::from_ports(backend.ports(), config)))
+    let engines = Engines::open(config).await;
+    Ok(Arc::new(
+        App::from_ports(backend.ports(), config).with_engines(engines),
+    ))
 }
 
 /// The whole `main` of an endpoint's Lambda.

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod imaging;
 #[cfg(feature = "aws")]
 pub mod lambda;
+mod runtime;
 pub mod server;
 pub mod services;
 pub mod store;

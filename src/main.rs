@@ -15,9 +15,11 @@ use imgforge::api::transform_params::{self, Transformation};
 use imgforge::app::App;
 #[cfg(feature = "aws")]
 use imgforge::config::AwsNames;
-use imgforge::config::{Config, Limits};
+use imgforge::config::{Config, Limits, TextEngine};
 use imgforge::domain::{ApiError, ImageId, Stage, new_account_id, valid_account_id};
-use imgforge::imaging::probe;
+use imgforge::engines::onnx::{self, Model};
+use imgforge::engines::{Engines, imagenet, isnet, tesseract};
+use imgforge::imaging::{jpeg_simd, probe};
 use imgforge::server;
 use imgforge::services::transform::{self, WatermarkImages};
 use imgforge::store::Backend;
@@ -58,6 +60,11 @@ enum Command {
         limits: Limits,
         input: PathBuf,
         output: PathBuf,
+    },
+    /// Say what this build and configuration can do: one line per capability.
+    Doctor {
+        #[command(flatten)]
+        config: Config,
     },
     /// Manage API keys.
     Keys {
@@ -151,6 +158,10 @@ async fn run(command: Command) -> CliResult {
             input,
             output,
         } => transform_file(operation, &params, &watermarks, &limits, &input, &output).await,
+        Command::Doctor { config } => {
+            doctor(&config);
+            Ok(())
+        }
         Command::Keys {
             command:
                 KeysCommand::Create {
@@ -243,6 +254,78 @@ async fn transform_file(
     Ok(())
 }
 
+/// `imgforge doctor`: each capability and its state, so that what this server can do is seen at
+/// once.
+fn doctor(config: &Config) {
+    let line = |capability: &str, state: &str| println!("{capability:<19} {state}");
+    line(
+        "JPEG SIMD",
+        if jpeg_simd() {
+            "yes"
+        } else {
+            "no: JPEG work is up to 2.7x slower; install nasm, `cargo clean -p mozjpeg-sys`, rebuild"
+        },
+    );
+    let dir = &config.engines.models_dir;
+    let runtime = dir.join(onnx::RUNTIME_LIBRARY);
+    line("ONNX Runtime", &file_state(&runtime));
+    let model = |opened: Result<&Model, String>, file: &str| match opened {
+        Ok(model) => match model.load() {
+            Ok(took) => format!(
+                "{}, loaded in {} ms",
+                file_state(&dir.join(file)),
+                took.as_millis()
+            ),
+            Err(error) => format!("cannot load: {error}"),
+        },
+        Err(reason) => format!("off: {reason}; run `make models`"),
+    };
+    let classifier = imagenet::EfficientNet::open(dir, &runtime);
+    line(
+        "classify",
+        &model(
+            classifier
+                .as_ref()
+                .map(|engine| engine.model())
+                .map_err(Clone::clone),
+            imagenet::MODEL_FILE,
+        ),
+    );
+    let segmenter = isnet::IsNet::open(dir, &runtime);
+    line(
+        "remove-background",
+        &model(
+            segmenter
+                .as_ref()
+                .map(|engine| engine.model())
+                .map_err(Clone::clone),
+            isnet::MODEL_FILE,
+        ),
+    );
+    let text = match config.engines.text_engine(config.backend) {
+        TextEngine::Tesseract => tesseract::version().map_or_else(
+            || {
+                "off: Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng)"
+                    .to_owned()
+            },
+            |version| format!("Tesseract ({version})"),
+        ),
+        TextEngine::Textract => {
+            "Amazon Textract, with the AWS environment's credentials".to_owned()
+        }
+        TextEngine::Off => "off (IMGFORGE_TEXT_ENGINE=off)".to_owned(),
+    };
+    line("extract-text", &text);
+}
+
+/// A file's path and size, or that it is missing.
+fn file_state(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(metadata) => format!("{} ({:.1} MB)", path.display(), metadata.len() as f64 / 1e6),
+        Err(_) => format!("missing: {}", path.display()),
+    }
+}
+
 /// An API error as a command-line message: its problems, one per line.
 fn describe(error: &ApiError) -> String {
     match error {
@@ -257,7 +340,8 @@ async fn serve(addr: SocketAddr, config: Config) -> CliResult {
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
     let origin = format!("http://{}", listener.local_addr()?);
     let backend = Backend::open(&config, &origin).await?;
-    let app = Arc::new(App::from_ports(backend.ports(), &config));
+    let engines = Engines::open(&config).await;
+    let app = Arc::new(App::from_ports(backend.ports(), &config).with_engines(engines));
     let backend_routes = match &backend {
         Backend::Local(local) => {
             if !local.has_keys().await? {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use imgforge::api::{self, routes};
 use imgforge::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
+    stage_of_key,
 };
 use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
@@ -146,24 +147,34 @@ async fn backend_for_events() -> LocalApp {
     .await;
     let app = &events.app;
 
-    let publish: serde_json::Value = serde_json::from_str(&load_event("publish-image")).unwrap();
-    let key = publish["headers"]["x-api-key"].as_str().unwrap();
-    let owner = Owner {
+    // Every key the events use, each in its own stage of one account.
+    let owner_of = |stage| Owner {
         account: "acct_events".into(),
-        stage: Stage::Test,
+        stage,
     };
-    app.store
-        .keys
-        .insert(&KeyRecord {
-            hash: hash_api_key(key),
-            owner: owner.clone(),
-            active: true,
-        })
-        .await
-        .unwrap();
+    let owner = owner_of(Stage::Test);
+    let mut keys = BTreeSet::new();
+    for name in route_names() {
+        let event: serde_json::Value = serde_json::from_str(&load_event(&name)).unwrap();
+        if let Some(key) = event["headers"]["x-api-key"].as_str() {
+            keys.insert(key.to_owned());
+        }
+    }
+    for key in &keys {
+        app.store
+            .keys
+            .insert(&KeyRecord {
+                hash: hash_api_key(key),
+                owner: owner_of(stage_of_key(key).unwrap()),
+                active: true,
+            })
+            .await
+            .unwrap();
+    }
 
-    // The image the events name, and the one the watermark event lays over it.
+    // The image the events name, and the one the watermark event lays over it, in both stages.
     let png = fixtures::encode(Format::Png, 3, 2);
+    let publish: serde_json::Value = serde_json::from_str(&load_event("publish-image")).unwrap();
     let watermark: serde_json::Value =
         serde_json::from_str(&load_event("watermark-image")).unwrap();
     let watermark_body: serde_json::Value =
@@ -172,8 +183,12 @@ async fn backend_for_events() -> LocalApp {
         &publish["pathParameters"]["image_id"],
         &watermark_body["watermarks"][0]["id"],
     ];
-    for id in ids {
+    for (id, stage) in ids
+        .iter()
+        .flat_map(|id| [(id, Stage::Test), (id, Stage::Live)])
+    {
         let id = ImageId::parse(id.as_str().unwrap()).unwrap();
+        let owner = owner_of(stage);
         let key = original_key(&owner, &id);
         app.store
             .blobs
@@ -260,6 +275,10 @@ async fn every_sample_event_runs_through_its_handler() {
         ("blur-image", 201),
         ("modulate-image", 201),
         ("watermark-image", 201),
+        ("remove-image-background", 201),
+        ("classify-image", 201),
+        ("extract-formatted-text", 201),
+        ("extract-text", 201),
         ("create-upload", 201),
         (INGEST, 0),
         ("get-upload", 200),

@@ -90,10 +90,14 @@ async fn guarded(app: &App, handler: Handler, request: Request) -> HandlerResult
     let replayed = response
         .headers()
         .contains_key(idempotency::REPLAYED_HEADER);
+    // Only a live key's 201 is billed, once per image processed (the handler may count more);
+    // a replay processed nothing.
     if live && response.status() == 201 && !replayed {
-        response
-            .headers_mut()
-            .insert(USAGE_HEADER, HeaderValue::from_static("1"));
+        if !response.headers().contains_key(USAGE_HEADER) {
+            response = output::counted(response, 1);
+        }
+    } else {
+        response.headers_mut().remove(USAGE_HEADER);
     }
     Ok(response)
 }

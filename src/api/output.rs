@@ -4,6 +4,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use super::USAGE_HEADER;
 use crate::domain::ApiError;
 
 pub fn json(status: u16, value: &impl Serialize) -> Result<Response<Body>, ApiError> {
@@ -34,6 +35,15 @@ pub fn redirect(location: &str) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A response that counts as `images` processed images (the usage header a live key's 201 gets;
+/// one unless the endpoint says otherwise).
+pub fn counted(mut response: Response<Body>, images: u8) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(USAGE_HEADER, HeaderValue::from(u16::from(images)));
     response
 }
 

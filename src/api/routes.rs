@@ -78,6 +78,10 @@ routes! {
     "blur-image" POST "/v1/images/{image_id}/blur" => blur_image,
     "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image,
     "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image,
+    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background,
+    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image,
+    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text,
+    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text,
     "create-upload" POST "/v1/uploads" => create_upload,
     "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
 }

@@ -61,6 +61,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// This server lacks what the endpoint needs (an engine not configured); the message says
+    /// how to enable it.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("The request is invalid.")]
     Validation(Vec<String>),
     #[error("Too many requests. Retry after {retry_after} seconds.")]
@@ -93,6 +97,7 @@ impl ApiError {
             Self::Validation(_) => 422,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
+            Self::NotImplemented(_) => 501,
             Self::Unavailable { .. } => 503,
         }
     }
@@ -110,6 +115,7 @@ impl ApiError {
             Self::Validation(_) => "validation-error",
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal-server-error",
+            Self::NotImplemented(_) => "not-implemented",
             Self::Unavailable { .. } => "service-unavailable",
         }
     }
@@ -127,6 +133,7 @@ impl ApiError {
             Self::Validation(_) => "Validation Error",
             Self::TooManyRequests { .. } => "Too Many Requests",
             Self::Internal(_) => "Internal Server Error",
+            Self::NotImplemented(_) => "Not Implemented",
             Self::Unavailable { .. } => "Service Unavailable",
         }
     }

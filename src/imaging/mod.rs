@@ -1,6 +1,7 @@
 //! The imaging engine: pure functions over bytes and pixels, no I/O and no async.
 
 mod adjust;
+mod analysis;
 mod composite;
 mod decode;
 mod encode;
@@ -11,9 +12,11 @@ mod geometry;
 mod probe;
 mod profile;
 mod resize;
+mod simd;
 mod transform;
 
 pub use adjust::Modulation;
+pub use analysis::{cut_out, model_input, reader_input};
 pub use composite::Repetition;
 pub use decode::{DecodeHint, Decoded, decode, verify};
 pub use encode::{DEFAULT_QUALITY, encode};
@@ -21,4 +24,5 @@ pub use error::ImagingError;
 pub use geometry::{Mirror, Rect};
 pub use probe::{ImageInfo, ProbeError, probe, sniff};
 pub use resize::{Fit, Gravity, ResizeSpec};
+pub use simd::jpeg_simd;
 pub use transform::{Operation, Output, Watermark, transform};

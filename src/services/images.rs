@@ -6,10 +6,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::off_the_async_threads;
 use crate::app::App;
 use crate::domain::{ApiError, BackendError, Format, Image, ImageId, Owner};
 use crate::imaging::{ImageInfo, ImagingError, verify};
+use crate::runtime::off_the_async_threads;
 use crate::store::ListStart;
 use crate::store::layout::original_key;
 

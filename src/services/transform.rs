@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::{images, off_the_async_threads};
+use super::images;
 use crate::app::App;
 use crate::domain::{ApiError, Image, ImageId, Owner};
 use crate::imaging::{Operation, Output, Watermark, transform};
+use crate::runtime::off_the_async_threads;
 
 /// A watermark as a request gives it: its image named by id, to be fetched.
 pub type Placement = Watermark<ImageId>;

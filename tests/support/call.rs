@@ -7,6 +7,7 @@ use imgforge::api::{self, routes};
 use imgforge::app::App;
 use imgforge::config::Config;
 use imgforge::domain::{Format, ImageId, Stage};
+use imgforge::engines::Engines;
 use imgforge::imaging::fixtures;
 use imgforge::store::Backend;
 use imgforge::store::layout::public_key;
@@ -193,7 +194,7 @@ pub async fn local_app(account: &str, tune: impl FnOnce(&mut Config)) -> LocalAp
     tune(&mut config);
     let origin = "http://127.0.0.1:9";
     let backend = Backend::open(&config, origin).await.unwrap();
-    let app = App::from_ports(backend.ports(), &config);
+    let app = App::from_ports(backend.ports(), &config).with_engines(Engines::open(&config).await);
     let key = create_key(app.store.keys.as_ref(), account, Stage::Test)
         .await
         .unwrap();

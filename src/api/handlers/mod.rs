@@ -1,6 +1,7 @@
 //! One async function per endpoint: `(app, caller, request) -> response`. Each parses the
 //! request, calls one service, and answers.
 
+mod analysis;
 mod direct_upload;
 mod from_url;
 mod multipart_upload;
@@ -8,6 +9,7 @@ mod publishing;
 mod read;
 mod transform;
 
+pub use analysis::{classify_image, extract_formatted_text, extract_text, remove_image_background};
 pub use direct_upload::{create_upload, get_upload};
 pub use from_url::create_image;
 pub use multipart_upload::upload_image;
