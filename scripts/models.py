@@ -793,7 +793,8 @@ def main():
         if unknown:
             parser.error(f"unknown output(s) {', '.join(unknown)}; choose from {', '.join(OUTPUTS)}")
 
-    directory = arguments.directory
+    # Absolute: downloads run with their scratch directory as the working directory.
+    directory = os.path.abspath(arguments.directory)
     cache = os.path.join(directory, "cache")
     os.makedirs(cache, exist_ok=True)
     # Whatever the repository's own .gitignore says, nothing in here is ever to be committed.
