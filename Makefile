@@ -62,7 +62,7 @@ lint: $(TOOLS) $(CHECKOV)
 # against `imgforge serve --backend aws`.
 test-all: $(TOOLS)
 	VENV=$(VENV) scripts/with-moto.sh sh -c \
-	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations --test hardening'
+	  '$(CARGO) test --all-targets && IMGFORGE_TEST_BACKEND=aws $(CARGO) test --test http --test transformations --test hardening --test analysis_http'
 
 # Generated requests against `imgforge serve` (built by test-all): no server error, and every
 # response as openapi.yaml describes it.
