@@ -165,10 +165,12 @@ impl FetchPolicy {
             None => return Err("url has no host".into()),
         };
         // One refused address refuses them all: a second answer must not switch the target.
+        // The message names the kind of address, never the address: a client must not learn
+        // what internal names resolve to.
         for &address in &candidates {
             if let Some(kind) = self.refuse_address(address) {
                 return Err(format!(
-                    "url points to {address}, a {kind} address, which is not allowed"
+                    "url points to a {kind} address, which is not allowed"
                 ));
             }
         }
@@ -206,7 +208,7 @@ impl FetchPolicy {
                 .header("accept", "image/jpeg, image/png, image/webp")
                 .send()
                 .await
-                .map_err(|error| format!("url could not be fetched: {}", root_cause(&error)))?;
+                .map_err(|error| format!("url could not be fetched: {}", failure(&error)))?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
@@ -240,7 +242,7 @@ async fn read_limited(mut response: reqwest::Response, max_bytes: u64) -> Result
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|error| format!("url could not be read: {}", root_cause(&error)))?
+        .map_err(|error| format!("url could not be read: {}", failure(&error)))?
     {
         if (body.len() + chunk.len()) as u64 > max_bytes {
             return Err(too_large());
@@ -250,16 +252,19 @@ async fn read_limited(mut response: reqwest::Response, max_bytes: u64) -> Result
     Ok(body.freeze())
 }
 
-/// The innermost error, which says what actually went wrong (refused, timed out, ...).
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
+/// What went wrong, in words that reveal nothing of the network or the operating system.
+fn failure(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "the connection timed out"
+    } else if error.is_connect() {
+        "the connection failed"
+    } else {
+        "the transfer failed"
     }
-    cause.to_string()
 }
 
-/// IPv4 addresses wrapped in IPv6 (mapped, compatible, NAT64) are judged as the IPv4 address.
+/// IPv4 addresses wrapped in IPv6 (mapped, translated, compatible, NAT64) are judged as the IPv4
+/// address.
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => {
@@ -271,10 +276,11 @@ fn canonical(address: IpAddr) -> IpAddr {
                 segments[7] as u8,
             );
             let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let translated = segments[..6] == [0, 0, 0, 0, 0xffff, 0];
             let compatible = segments[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
             match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
-                None if nat64 || compatible => IpAddr::V4(embedded),
+                None if nat64 || translated || compatible => IpAddr::V4(embedded),
                 None => address,
             }
         }
@@ -310,7 +316,7 @@ fn forbidden(address: IpAddr) -> Option<&'static str> {
             }
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let [first, second, third, fourth, ..] = v6.segments();
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
@@ -321,8 +327,17 @@ fn forbidden(address: IpAddr) -> Option<&'static str> {
                 Some("unique-local")
             } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
                 Some("link-local")
-            } else if first == 0x2001 && v6.segments()[1] == 0x0db8 {
+            } else if first == 0x2001 && second == 0x0db8 {
                 Some("documentation")
+            } else if first == 0x64 && second == 0xff9b && third == 1 {
+                Some("local NAT64")
+            } else if first == 0x2002 {
+                // 6to4 reaches whatever IPv4 address it embeds, through a relay.
+                Some("6to4")
+            } else if first == 0x2001 && second == 0 {
+                Some("Teredo")
+            } else if first == 0x100 && second == 0 && third == 0 && fourth == 0 {
+                Some("discard-only")
             } else {
                 None
             }
@@ -368,6 +383,13 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:c000:0204::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a00:1",
             "::127.0.0.1",
             "2001:db8::1",
         ] {
@@ -378,6 +400,8 @@ mod tests {
             "8.8.8.8",
             "172.32.0.1",
             "2606:4700::1111",
+            "2001:4860:4860::8888",
+            "::ffff:0:808:808",
             "::ffff:8.8.8.8",
         ] {
             assert!(!refused(raw), "{raw}");

@@ -136,10 +136,18 @@ async fn every_spelling_of_an_internal_address_is_refused_without_connecting() {
         "http://[fe80::1]/x.png".to_owned(),
         "http://[ff02::1]/x.png".to_owned(),
         "http://[64:ff9b::a9fe:a9fe]/x.png".to_owned(),
+        "http://[64:ff9b:1::a9fe:a9fe]/x.png".to_owned(),
+        "http://[2002:a9fe:a9fe::1]/x.png".to_owned(),
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x.png".to_owned(),
+        "http://[100::1]/x.png".to_owned(),
+        "http://[::ffff:0:a9fe:a9fe]/x.png".to_owned(),
     ] {
         let (status, body) = create(&harness, &url).await;
         assert_eq!(status, 422, "{url}: {body}");
-        assert!(problem(&body).contains("not allowed"), "{url}: {body}");
+        let problem = problem(&body);
+        assert!(problem.contains("not allowed"), "{url}: {body}");
+        // What a name resolved to stays on the server.
+        assert!(!problem.contains("127.0.0.1"), "{url}: {body}");
     }
     assert_eq!(
         trap.connections.load(Ordering::SeqCst),

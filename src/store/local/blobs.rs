@@ -52,13 +52,15 @@ impl BlobStore for FsBlobStore {
         tokio::fs::create_dir_all(parent)
             .await
             .map_err(BackendError::failed)?;
-        // Write aside, flush to disk, then rename: readers see the whole file or none.
+        // Write aside, flush to disk, then rename: readers see the whole file or none. The
+        // directory is flushed too, so that the rename itself survives a crash.
         let staging = path.with_extension(format!("tmp-{}", rand::random::<u64>()));
         let written = async {
             let mut file = tokio::fs::File::create(&staging).await?;
             file.write_all(&body).await?;
             file.sync_all().await?;
-            tokio::fs::rename(&staging, &path).await
+            tokio::fs::rename(&staging, &path).await?;
+            tokio::fs::File::open(parent).await?.sync_all().await
         }
         .await;
         if let Err(error) = written {

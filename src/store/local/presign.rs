@@ -3,6 +3,8 @@
 //! and size. A URL is `{origin}{layout::local_path(key)}?expires={unix}&signature={hex}`.
 
 use std::collections::HashMap;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -13,21 +15,44 @@ use crate::domain::BackendError;
 use crate::store::BackendResult;
 use crate::store::layout;
 
+const SECRET_BYTES: usize = 32;
+
+/// A new random secret at `path`, which must not exist yet (two servers starting at once must
+/// not each write their own).
+fn create_secret(path: &Path) -> BackendResult<Vec<u8>> {
+    let secret = rand::random::<[u8; SECRET_BYTES]>().to_vec();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(BackendError::failed)?;
+    file.write_all(&secret)
+        .and_then(|()| file.sync_all())
+        .map_err(BackendError::failed)?;
+    Ok(secret)
+}
+
 pub struct UploadSigner {
     secret: Vec<u8>,
     origin: String,
 }
 
 impl UploadSigner {
-    /// Reads the store's signing secret, creating it on first use.
+    /// Reads the store's signing secret, creating it on first use: readable by its owner only,
+    /// and on disk before any URL is signed with it. A damaged secret is an error, never replaced:
+    /// replacing it would void every URL handed out.
     pub fn open(secret_file: &Path, origin: &str) -> BackendResult<Self> {
         let secret = match std::fs::read(secret_file) {
-            Ok(secret) if secret.len() >= 32 => secret,
-            _ => {
-                let secret = rand::random::<[u8; 32]>().to_vec();
-                std::fs::write(secret_file, &secret).map_err(BackendError::failed)?;
-                secret
+            Ok(secret) if secret.len() >= SECRET_BYTES => secret,
+            Ok(_) => {
+                return Err(BackendError::failed(format!(
+                    "the upload signing secret {} is damaged; remove it to make a new one",
+                    secret_file.display()
+                )));
             }
+            Err(error) if error.kind() == ErrorKind::NotFound => create_secret(secret_file)?,
+            Err(error) => return Err(BackendError::failed(error)),
         };
         Ok(Self {
             secret,
@@ -125,6 +150,15 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_secret_is_an_error_not_a_new_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, b"short").unwrap();
+        assert!(UploadSigner::open(&path, "http://h").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"short", "left as it was");
+    }
+
+    #[test]
     fn a_signed_url_names_its_key_to_the_receiver() {
         let dir = tempfile::tempdir().unwrap();
         let signer = UploadSigner::open(&dir.path().join("secret"), "http://h").unwrap();
@@ -175,6 +209,13 @@ mod tests {
             reopened.verify(key, "image/png", 10, expires, &signature),
             "the secret persists"
         );
+
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret is its owner's alone");
 
         let stale = signer.sign(key, "image/png", 10, Utc::now() - Duration::seconds(1));
         let (expires, signature) = parts(&stale);
