@@ -9,6 +9,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use url::{Host, Url};
 
+use crate::domain::ApiError;
+
 const MAX_REDIRECTS: usize = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
@@ -149,7 +151,7 @@ impl FetchPolicy {
     }
 
     /// The address to connect to for `url`: every address its host has must be public.
-    async fn address(&self, url: &Url) -> Result<SocketAddr, String> {
+    async fn address(&self, url: &Url) -> Result<SocketAddr, FetchError> {
         let port = url.port_or_known_default().ok_or("url has no port")?;
         let candidates: Vec<IpAddr> = match url.host() {
             Some(Host::Ipv4(address)) => vec![IpAddr::V4(address)],
@@ -157,8 +159,14 @@ impl FetchPolicy {
             Some(Host::Domain(domain)) => {
                 tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((domain, port)))
                     .await
-                    .map_err(|_| format!("url's host {domain} could not be resolved in time"))?
-                    .map_err(|_| format!("url's host {domain} could not be resolved"))?
+                    .map_err(|_| {
+                        FetchError::Failed(format!(
+                            "url's host {domain} could not be resolved in time"
+                        ))
+                    })?
+                    .map_err(|_| {
+                        FetchError::Failed(format!("url's host {domain} could not be resolved"))
+                    })?
                     .map(|socket| socket.ip())
                     .collect()
             }
@@ -169,9 +177,7 @@ impl FetchPolicy {
         // what internal names resolve to.
         for &address in &candidates {
             if let Some(kind) = self.refuse_address(address) {
-                return Err(format!(
-                    "url points to a {kind} address, which is not allowed"
-                ));
+                return Err(format!("url points to a {kind} address, which is not allowed").into());
             }
         }
         let address = candidates.first().ok_or("url's host has no address")?;
@@ -181,17 +187,22 @@ impl FetchPolicy {
     /// Fetches `raw` (following up to three redirects, each checked like the first) and returns
     /// its bytes, at most `max_bytes` of them. Every refusal and failure is a message about
     /// `url`, meant for the client.
-    pub async fn fetch(&self, raw: &str, max_bytes: u64) -> Result<Bytes, String> {
+    pub async fn fetch(&self, raw: &str, max_bytes: u64) -> Result<Bytes, FetchError> {
         tokio::time::timeout(FETCH_TIMEOUT, self.fetch_unbounded(raw, max_bytes))
             .await
-            .map_err(|_| format!("url took more than {} seconds", FETCH_TIMEOUT.as_secs()))?
+            .map_err(|_| {
+                FetchError::Failed(format!(
+                    "url took more than {} seconds",
+                    FETCH_TIMEOUT.as_secs()
+                ))
+            })?
     }
 
-    async fn fetch_unbounded(&self, raw: &str, max_bytes: u64) -> Result<Bytes, String> {
-        let mut url = Url::parse(raw).map_err(|_| "url must be a valid URL".to_owned())?;
+    async fn fetch_unbounded(&self, raw: &str, max_bytes: u64) -> Result<Bytes, FetchError> {
+        let mut url = Url::parse(raw).map_err(|_| "url must be a valid URL")?;
         for _ in 0..=MAX_REDIRECTS {
             if let Some(refusal) = self.refuse_url(&url) {
-                return Err(refusal);
+                return Err(refusal.into());
             }
             let address = self.address(&url).await?;
             let mut client = reqwest::Client::builder()
@@ -202,13 +213,17 @@ impl FetchPolicy {
                 // Connect to the address that was checked, whatever DNS says next.
                 client = client.resolve_to_addrs(domain, &[address]);
             }
-            let client = client.build().map_err(|error| error.to_string())?;
+            let client = client
+                .build()
+                .map_err(|error| FetchError::Failed(error.to_string()))?;
             let response = client
                 .get(url.clone())
                 .header("accept", "image/jpeg, image/png, image/webp")
                 .send()
                 .await
-                .map_err(|error| format!("url could not be fetched: {}", failure(&error)))?;
+                .map_err(|error| {
+                    FetchError::Failed(format!("url could not be fetched: {}", failure(&error)))
+                })?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
@@ -218,34 +233,70 @@ impl FetchPolicy {
                     .ok_or("url redirected without a location")?;
                 url = url
                     .join(location)
-                    .map_err(|_| "url redirected to an invalid URL".to_owned())?;
+                    .map_err(|_| "url redirected to an invalid URL")?;
                 continue;
             }
             if !status.is_success() {
-                return Err(format!("url answered HTTP {}", status.as_u16()));
+                let answer = format!("url answered HTTP {}", status.as_u16());
+                // The origin's own failure may pass; a 4xx says the same next time.
+                return Err(if status.is_server_error() {
+                    FetchError::Failed(answer)
+                } else {
+                    FetchError::Refused(answer)
+                });
             }
             return read_limited(response, max_bytes).await;
         }
-        Err(format!("url redirected more than {MAX_REDIRECTS} times"))
+        Err(format!("url redirected more than {MAX_REDIRECTS} times").into())
     }
 }
 
-async fn read_limited(mut response: reqwest::Response, max_bytes: u64) -> Result<Bytes, String> {
+/// Why create-from-URL got no image: a refusal, which a retry would meet again, or a failure
+/// of the origin or the network, which it may not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    Refused(String),
+    Failed(String),
+}
+
+impl From<String> for FetchError {
+    fn from(problem: String) -> Self {
+        Self::Refused(problem)
+    }
+}
+
+impl From<&str> for FetchError {
+    fn from(problem: &str) -> Self {
+        Self::Refused(problem.to_owned())
+    }
+}
+
+impl From<FetchError> for ApiError {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Refused(problem) => Self::validation(problem),
+            FetchError::Failed(problem) => Self::UpstreamFailed(problem),
+        }
+    }
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    max_bytes: u64,
+) -> Result<Bytes, FetchError> {
     let too_large = || format!("url holds more than the {max_bytes}-byte limit");
     if response
         .content_length()
         .is_some_and(|length| length > max_bytes)
     {
-        return Err(too_large());
+        return Err(too_large().into());
     }
     let mut body = BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|error| format!("url could not be read: {}", failure(&error)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        FetchError::Failed(format!("url could not be read: {}", failure(&error)))
+    })? {
         if (body.len() + chunk.len()) as u64 > max_bytes {
-            return Err(too_large());
+            return Err(too_large().into());
         }
         body.extend_from_slice(&chunk);
     }

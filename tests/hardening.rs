@@ -154,3 +154,88 @@ async fn twenty_concurrent_retries_create_one_image() {
     let (_, list) = status_json(client.get("/v1/images")).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
+
+/// An upload as a real client sends it: each try with a boundary of its own.
+async fn upload_fresh_boundary(client: &Client, key: &str, png: &[u8]) -> (u16, Value, bool) {
+    let form = reqwest::multipart::Form::new()
+        .text("name", "retried")
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(png.to_vec()).file_name("retried.png"),
+        );
+    let response = client
+        .post("/v1/images/upload")
+        .header("idempotency-key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap(), replayed)
+}
+
+#[tokio::test]
+async fn a_retry_with_a_new_multipart_boundary_is_the_same_request() {
+    let server = Server::start();
+    let client = Client::new(&server, &server.key("test", "acct_boundaries"));
+    let png = fixtures::encode(Format::Png, 7, 5);
+    let (status, first, replayed) = upload_fresh_boundary(&client, "fresh", &png).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, again, replayed) = upload_fresh_boundary(&client, "fresh", &png).await;
+    assert_eq!((status, &again, replayed), (201, &first, true));
+    let other = fixtures::encode(Format::Png, 7, 6);
+    let (status, error, _) = upload_fresh_boundary(&client, "fresh", &other).await;
+    assert_eq!(status, 422, "another file is another request: {error}");
+}
+
+#[tokio::test]
+async fn a_failure_of_the_origin_is_not_replayed_to_the_retry() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // An origin that fails its first request, then serves a PNG.
+    let tries = Arc::new(AtomicUsize::new(0));
+    let png = fixtures::encode(Format::Png, 5, 5);
+    let origin = axum::Router::new().route(
+        "/flaky.png",
+        axum::routing::get({
+            let tries = Arc::clone(&tries);
+            move || async move {
+                if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                } else {
+                    Ok(png)
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, origin).await.unwrap() });
+
+    let server = Server::start_with(&[
+        ("IMGFORGE_URL_ALLOWLIST", "http://127.0.0.1:*/*"),
+        ("IMGFORGE_URL_ALLOW_LOOPBACK", "true"),
+    ]);
+    let client = Client::new(&server, &server.key("test", "acct_flaky_origin"));
+    let create = || {
+        client
+            .post("/v1/images")
+            .header("idempotency-key", "flaky")
+            .json(
+                &serde_json::json!({"name": "flaky", "url": format!("http://{address}/flaky.png")}),
+            )
+    };
+    let (status, failed) = status_json(create()).await;
+    assert_eq!(status, 422, "{failed}");
+    assert_eq!(failed["errors"][0], "url answered HTTP 503");
+    let (status, created) = status_json(create()).await;
+    assert_eq!(status, 201, "the retry ran again: {created}");
+    let (status, replayed) = status_json(create()).await;
+    assert_eq!(
+        (status, &replayed),
+        (201, &created),
+        "and is kept from then on"
+    );
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+}

@@ -37,19 +37,53 @@ pub fn key(request: &Request) -> Result<Option<String>, ApiError> {
     Ok((request.method() == Method::POST).then(|| key.to_owned()))
 }
 
-/// What makes two requests the same: method, path, content type and body.
-fn fingerprint(request: &Request) -> String {
+/// What makes two requests the same: method, path, content type and body. A multipart body
+/// counts by its fields (names, file names, types and the SHA-256 of each value), not its bytes:
+/// a client makes a new boundary for every retry.
+async fn fingerprint(request: &Request) -> String {
     let mut hash = Sha256::new();
     hash.update(request.method().as_str());
     hash.update(b"\n");
     hash.update(request.uri().path());
     hash.update(b"\n");
-    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-        hash.update(content_type.as_bytes());
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    match multipart_fields(content_type, request.body()).await {
+        Some(fields) => {
+            hash.update(b"multipart/form-data\n");
+            hash.update(fields);
+        }
+        None => {
+            hash.update(content_type);
+            hash.update(b"\n");
+            hash.update(request.body().as_ref());
+        }
     }
-    hash.update(b"\n");
-    hash.update(request.body().as_ref());
     hex::encode(hash.finalize())
+}
+
+/// A multipart body's fields, each as its name, file name, type and SHA-256; `None` for a body
+/// that is not well-formed multipart (it is then compared byte for byte).
+async fn multipart_fields(content_type: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let body = bytes::Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.ok()? {
+        let described = format!(
+            "{:?}\n{:?}\n{:?}\n",
+            field.name(),
+            field.file_name(),
+            field.content_type().map(ToString::to_string)
+        );
+        fields.extend_from_slice(described.as_bytes());
+        fields.extend_from_slice(&Sha256::digest(field.bytes().await.ok()?));
+    }
+    Some(fields)
 }
 
 fn replay(stored: StoredResponse) -> Response<Body> {
@@ -75,7 +109,7 @@ pub async fn run(
     request: Request,
     handler: Handler,
 ) -> HandlerResult {
-    let fingerprint = fingerprint(&request);
+    let fingerprint = fingerprint(&request).await;
     let owner = caller.owner.clone();
     let mut pause = Duration::from_millis(25);
     let deadline = tokio::time::Instant::now() + WAIT_FOR;
@@ -111,9 +145,9 @@ pub async fn run(
 
     let response = match handler(app, caller, request).await {
         Ok(response) => response,
-        Err(error) if error.status() < 500 => output::error(&error),
+        Err(error) if !error.is_transient() => output::error(&error),
         Err(error) => {
-            // Our failure, not the request's: let a retry run it again.
+            // Not the request's fault, and maybe not the next try's: let a retry run it again.
             if let Err(release) = app.store.idempotency.release(&owner, &key).await {
                 tracing::warn!(%release, "could not release an idempotency key");
             }
@@ -131,7 +165,7 @@ pub async fn run(
     };
     app.store
         .idempotency
-        .complete(&owner, &key, &stored)
+        .complete(&owner, &key, &fingerprint, &stored)
         .await?;
     Ok(response)
 }

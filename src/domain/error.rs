@@ -67,6 +67,10 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("The request is invalid.")]
     Validation(Vec<String>),
+    /// A validation error that a retry may not repeat: the origin of create-from-URL timed out,
+    /// could not be reached, or failed on its side. Answered as a 422 like `Validation`.
+    #[error("The request is invalid.")]
+    UpstreamFailed(String),
     #[error("Too many requests. Retry after {retry_after} seconds.")]
     TooManyRequests { retry_after: u64 },
     #[error("The service is busy. Retry after {retry_after} seconds.")]
@@ -94,7 +98,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge(_) => 413,
-            Self::Validation(_) => 422,
+            Self::Validation(_) | Self::UpstreamFailed(_) => 422,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
@@ -112,7 +116,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload-too-large",
-            Self::Validation(_) => "validation-error",
+            Self::Validation(_) | Self::UpstreamFailed(_) => "validation-error",
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal-server-error",
             Self::NotImplemented(_) => "not-implemented",
@@ -130,12 +134,26 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "Method Not Allowed",
             Self::Conflict(_) => "Conflict",
             Self::PayloadTooLarge(_) => "Payload Too Large",
-            Self::Validation(_) => "Validation Error",
+            Self::Validation(_) | Self::UpstreamFailed(_) => "Validation Error",
             Self::TooManyRequests { .. } => "Too Many Requests",
             Self::Internal(_) => "Internal Server Error",
             Self::NotImplemented(_) => "Not Implemented",
             Self::Unavailable { .. } => "Service Unavailable",
         }
+    }
+
+    /// Whether a retry of the same request may well succeed: such outcomes are never kept for
+    /// `Idempotency-Key` replays.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_)
+                | Self::TooManyRequests { .. }
+                | Self::UpstreamFailed(_)
+                | Self::Internal(_)
+                | Self::NotImplemented(_)
+                | Self::Unavailable { .. }
+        )
     }
 
     /// Seconds a client should wait before retrying, where that is known.
@@ -157,7 +175,8 @@ impl ApiError {
             status: self.status(),
             message: self.to_string(),
             errors: match self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) => Some(errors.iter().map(String::as_str).collect()),
+                Self::UpstreamFailed(problem) => Some(vec![problem.as_str()]),
                 _ => None,
             },
         }
@@ -190,7 +209,7 @@ pub struct ErrorBody<'a> {
     pub status: u16,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<&'a Vec<String>>,
+    pub errors: Option<Vec<&'a str>>,
 }
 
 #[cfg(test)]

@@ -55,11 +55,7 @@ pub async fn create_from_url(
     name: String,
     url: &str,
 ) -> Result<Image, ApiError> {
-    let bytes = app
-        .fetch
-        .fetch(url, app.limits.max_upload_bytes)
-        .await
-        .map_err(ApiError::validation)?;
+    let bytes = app.fetch.fetch(url, app.limits.max_upload_bytes).await?;
     let file = verify_file(app, bytes)
         .await
         .map_err(|error| ApiError::validation(error.about("url")))?;

@@ -337,9 +337,34 @@ pub async fn idempotency_store(store: &dyn IdempotencyStore) {
         content_type: Some("application/json".into()),
         body: br#"{"id":"image_x"}"#.to_vec(),
     };
-    store.complete(&owner, "k1", &response).await.unwrap();
+    let other = StoredResponse {
+        status: 422,
+        content_type: None,
+        body: b"other".to_vec(),
+    };
+    store
+        .complete(&owner, "k1", "fingerprint-2", &other)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim("k1", later, patient).await.unwrap().response,
+        None,
+        "only the claim's own request completes it"
+    );
+    store
+        .complete(&owner, "k1", "fingerprint-1", &response)
+        .await
+        .unwrap();
+    store
+        .complete(&owner, "k1", "fingerprint-1", &other)
+        .await
+        .unwrap();
     let done = claim("k1", later, patient).await.unwrap();
-    assert_eq!(done.response, Some(response));
+    assert_eq!(
+        done.response,
+        Some(response.clone()),
+        "the first response stays"
+    );
     let stranger = new_owner(Stage::Live);
     let theirs = store
         .claim(&stranger, "k1", "other", later, patient)
@@ -349,10 +374,14 @@ pub async fn idempotency_store(store: &dyn IdempotencyStore) {
 
     assert_eq!(claim("k2", later, patient).await, None);
     store.release(&owner, "k2").await.unwrap();
+    store
+        .complete(&owner, "k2", "fingerprint-1", &response)
+        .await
+        .unwrap();
     assert_eq!(
         claim("k2", later, patient).await,
         None,
-        "a released key is claimed afresh"
+        "a released key is claimed afresh, never revived by a late completion"
     );
 
     assert_eq!(claim("k3", later, patient).await, None);

@@ -180,11 +180,14 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
         stale_after: Duration,
     ) -> BackendResult<Option<IdempotencyRecord>>;
-    /// Records the response of the claimed request.
+    /// Records the response of the claimed request: only while its claim (with `fingerprint`)
+    /// is there and has no response yet, so that a released or expired claim is never revived
+    /// and a first response is never overwritten.
     async fn complete(
         &self,
         owner: &Owner,
         key: &str,
+        fingerprint: &str,
         response: &StoredResponse,
     ) -> BackendResult<()>;
     /// Forgets a claim whose request failed on our side, so that a retry runs it again.

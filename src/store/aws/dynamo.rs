@@ -546,6 +546,7 @@ impl IdempotencyStore for DynamoStore {
         &self,
         owner: &Owner,
         key: &str,
+        fingerprint: &str,
         response: &StoredResponse,
     ) -> BackendResult<()> {
         let mut update = self
@@ -554,6 +555,12 @@ impl IdempotencyStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(idempotency_pk(owner)))
             .key("sk", s(idempotency_sk(key)))
+            // Without it an update would create the item of a claim already released.
+            .condition_expression(
+                "attribute_exists(pk) AND fingerprint = :fingerprint \
+                 AND attribute_not_exists(response_status)",
+            )
+            .expression_attribute_values(":fingerprint", s(fingerprint))
             .expression_attribute_values(":status", n(response.status))
             .expression_attribute_values(":body", AttributeValue::B(response.body.clone().into()));
         update = match &response.content_type {
@@ -564,8 +571,12 @@ impl IdempotencyStore for DynamoStore {
                 .expression_attribute_values(":type", s(content_type)),
             None => update.update_expression("SET response_status = :status, body = :body"),
         };
-        update.send().await.map_err(sdk_error)?;
-        Ok(())
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // The claim was released, expired or already completed: nothing to record.
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(sdk_error(error)),
+        }
     }
 
     async fn release(&self, owner: &Owner, key: &str) -> BackendResult<()> {

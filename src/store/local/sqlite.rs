@@ -561,21 +561,29 @@ impl IdempotencyStore for SqliteStore {
         &self,
         owner: &Owner,
         key: &str,
+        fingerprint: &str,
         response: &StoredResponse,
     ) -> BackendResult<()> {
-        let (owner, key, response) = (owner.clone(), key.to_owned(), response.clone());
+        let (owner, key, fingerprint, response) = (
+            owner.clone(),
+            key.to_owned(),
+            fingerprint.to_owned(),
+            response.clone(),
+        );
         self.call(move |connection| {
             connection
                 .execute(
                     "UPDATE idempotency SET status = ?4, content_type = ?5, body = ?6 \
-                     WHERE account = ?1 AND stage = ?2 AND key = ?3",
+                     WHERE account = ?1 AND stage = ?2 AND key = ?3 AND fingerprint = ?7 \
+                     AND status IS NULL",
                     params![
                         owner.account,
                         owner.stage.as_str(),
                         key,
                         response.status,
                         response.content_type,
-                        response.body
+                        response.body,
+                        fingerprint
                     ],
                 )
                 .map(drop)
