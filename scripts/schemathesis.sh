@@ -32,5 +32,6 @@ fi
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
   --max-examples "$examples" \
   --seed 20261128 \
+  --request-timeout 120 \
   --workers 2 \
   --warnings off
