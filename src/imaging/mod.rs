@@ -13,7 +13,7 @@ mod profile;
 mod resize;
 mod transform;
 
-pub use adjust::Modulation;
+pub use adjust::{Adjustments, LchModulation, Modulation};
 pub use composite::Repetition;
 pub use decode::{DecodeHint, Decoded, decode, inspect};
 pub use encode::{DEFAULT_QUALITY, encode};
