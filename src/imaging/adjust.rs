@@ -174,19 +174,23 @@ impl LchModulation {
             return;
         }
         let linear: [f64; 256] = std::array::from_fn(|v| srgb_to_linear(v as f64 / 255.0));
-        // Scaling C and turning h is one linear map of (a, b).
+        // Where each level's rounding interval starts, in linear light: a search there finds the
+        // nearest level without the cost of the sRGB curve's power at every pixel.
+        let level_starts: [f64; 255] =
+            std::array::from_fn(|level| srgb_to_linear((level as f64 + 0.5) / 255.0));
+        // Scaling C and turning h is one linear map of (a, b): a rotation, scaled.
         let (sin, cos) = self.hue.to_radians().sin_cos();
-        let (sin, cos) = (self.saturation * sin, self.saturation * cos);
+        let (scaled_sin, scaled_cos) = (self.saturation * sin, self.saturation * cos);
         for pixel in pixels.chunks_exact_mut(channels) {
             let rgb = [0, 1, 2].map(|channel| linear[usize::from(pixel[channel])]);
             let [l, a, b] = lab_from_linear_srgb(rgb);
             let lab = [
                 l * self.brightness + self.lightness,
-                a * cos - b * sin,
-                a * sin + b * cos,
+                a * scaled_cos - b * scaled_sin,
+                a * scaled_sin + b * scaled_cos,
             ];
             for (target, value) in pixel.iter_mut().zip(linear_srgb_from_lab(lab)) {
-                *target = (linear_to_srgb(value.clamp(0.0, 1.0)) * 255.0).round() as u8;
+                *target = level_starts.partition_point(|&start| start <= value) as u8;
             }
         }
     }
