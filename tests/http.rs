@@ -267,7 +267,7 @@ async fn request_errors_are_api_error_objects() {
         "take=ten",
         "take=1.5",
         "from=image_123",
-        "from=",
+        "take=undefined&from=image_123",
     ] {
         let (status, body) = status_json(client.get(&format!("/v1/images?{query}"))).await;
         assert_error(status, &body, 422, "validation-error");

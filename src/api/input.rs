@@ -16,10 +16,13 @@ pub fn image_id(request: &Request) -> Result<ImageId, ApiError> {
     ImageId::parse(raw).ok_or_else(|| ApiError::ImageNotFound(raw.to_owned()))
 }
 
+/// A query parameter. An empty value, or exactly `undefined` (what the vendor's Node SDK v1 sends
+/// for an argument it was not given), is no value at all.
 pub fn query(request: &Request, name: &str) -> Option<String> {
     request
         .query_string_parameters_ref()
         .and_then(|parameters| parameters.first(name))
+        .filter(|value| !value.is_empty() && *value != "undefined")
         .map(str::to_owned)
 }
 
@@ -76,4 +79,30 @@ pub fn json_object(request: &Request) -> Result<Map<String, Value>, ApiError> {
 /// For endpoints without parameters: no body, or a JSON object whose fields are ignored.
 pub fn no_parameters(request: &Request) -> Result<(), ApiError> {
     json_object(request).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with_query(pairs: &[(&str, &str)]) -> Request {
+        let parameters: HashMap<String, String> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Request::new(Body::Empty).with_query_string_parameters(parameters)
+    }
+
+    #[test]
+    fn empty_and_undefined_query_values_are_absent() {
+        let request = with_query(&[("take", "undefined"), ("from", ""), ("name", "x")]);
+        assert_eq!(query(&request, "take"), None);
+        assert_eq!(query(&request, "from"), None);
+        assert_eq!(query(&request, "name").as_deref(), Some("x"));
+        assert_eq!(query(&request, "missing"), None);
+        let request = with_query(&[("take", "Undefined"), ("from", " ")]);
+        assert_eq!(query(&request, "take").as_deref(), Some("Undefined"));
+        assert_eq!(query(&request, "from").as_deref(), Some(" "));
+    }
 }

@@ -6,7 +6,10 @@ use serde_json::{Map, Value};
 
 use super::validate::Fields;
 use crate::domain::{ApiError, Format, ImageId};
-use crate::imaging::{Fit, Gravity, Mirror, Modulation, Operation, Rect, Repetition, ResizeSpec};
+use crate::imaging::{
+    Adjustments, Fit, Gravity, LchModulation, Mirror, Modulation, Operation, Rect, Repetition,
+    ResizeSpec,
+};
 use crate::services::transform::{Placement, Plan, TransformRequest};
 
 /// The transformations, by the last segment of their path.
@@ -209,22 +212,48 @@ fn rotate(fields: &mut Fields) -> Option<Plan> {
 }
 
 fn modulate(fields: &mut Fields) -> Option<Plan> {
+    // Only the older API has hue and lightness: a body with either is read the older way.
+    let modulation = if fields.contains("hue") || fields.contains("lightness") {
+        Modulation::Lch(older_modulation(fields))
+    } else {
+        Modulation::Adjust(adjustments(fields))
+    };
+    Some(Plan::Ready(Operation::Modulate(modulation)))
+}
+
+fn adjustments(fields: &mut Fields) -> Adjustments {
     let mut adjustment = |name| fields.number(name, -100.0..=100.0, false).unwrap_or(0.0);
-    let (brightness, saturation, exposure, contrast) = (
-        adjustment("brightness"),
-        adjustment("saturation"),
-        adjustment("exposure"),
-        adjustment("contrast"),
-    );
-    // The older API's hue rotation, in whole degrees.
-    let hue = fields.integer("hue", -360..=360, false).unwrap_or(0) as f64;
-    Some(Plan::Ready(Operation::Modulate(Modulation {
+    Adjustments {
+        brightness: adjustment("brightness"),
+        saturation: adjustment("saturation"),
+        exposure: adjustment("exposure"),
+        contrast: adjustment("contrast"),
+    }
+}
+
+/// The older API's modulate, as sharp's: brightness and saturation are multipliers, from 0 to 100
+/// (sharp sets no maximum; a hundredfold already whitens all but the darkest pixels). Lightness
+/// runs from 0 to 100, so ±100 spans every shift, as ±360 spans every turn of hue.
+fn older_modulation(fields: &mut Fields) -> LchModulation {
+    for current_only in ["exposure", "contrast"] {
+        if fields.contains(current_only) {
+            fields.reject(format!(
+                "{current_only} cannot be combined with hue or lightness: those select the older \
+                 modulate, where brightness and saturation are multipliers and there is no \
+                 {current_only}"
+            ));
+        }
+    }
+    let mut multiplier = |name| fields.number(name, 0.0..=100.0, false).unwrap_or(1.0);
+    let (brightness, saturation) = (multiplier("brightness"), multiplier("saturation"));
+    LchModulation {
         brightness,
         saturation,
-        exposure,
-        contrast,
-        hue,
-    })))
+        hue: fields.integer("hue", -360..=360, false).unwrap_or(0) as f64,
+        lightness: fields
+            .number("lightness", -100.0..=100.0, false)
+            .unwrap_or(0.0),
+    }
 }
 
 fn watermark(fields: &mut Fields) -> Option<Plan> {
@@ -419,6 +448,27 @@ mod tests {
                 "hue must be an integer between -360 and 360",
             ),
             (
+                Transformation::Modulate,
+                json!({"hue": 0, "brightness": -0.5}),
+                "brightness must be a number between 0 and 100",
+            ),
+            (
+                Transformation::Modulate,
+                json!({"lightness": 0, "saturation": 101}),
+                "saturation must be a number between 0 and 100",
+            ),
+            (
+                Transformation::Modulate,
+                json!({"lightness": -100.5}),
+                "lightness must be a number between -100 and 100",
+            ),
+            (
+                Transformation::Modulate,
+                json!({"lightness": 10, "contrast": 5}),
+                "contrast cannot be combined with hue or lightness: those select the older \
+                 modulate, where brightness and saturation are multipliers and there is no contrast",
+            ),
+            (
                 Transformation::Watermark,
                 json!({}),
                 "watermarks is required",
@@ -524,8 +574,55 @@ mod tests {
         );
         assert!(matches!(
             operation(Transformation::Modulate, json!({})),
-            Operation::Modulate(modulation) if modulation == Modulation::default()
+            Operation::Modulate(Modulation::Adjust(adjustments))
+                if adjustments == Adjustments::default()
         ));
+    }
+
+    #[test]
+    fn hue_or_lightness_selects_the_older_modulate() {
+        let modulation = |body| match operation(Transformation::Modulate, body) {
+            Operation::Modulate(modulation) => modulation,
+            other => panic!("expected modulate, got {other:?}"),
+        };
+        assert_eq!(
+            modulation(json!({"brightness": 0.5, "saturation": 2})),
+            Modulation::Adjust(Adjustments {
+                brightness: 0.5,
+                saturation: 2.0,
+                ..Adjustments::default()
+            })
+        );
+        assert_eq!(
+            modulation(json!({"brightness": 0.5, "saturation": 2, "hue": 120})),
+            Modulation::Lch(LchModulation {
+                brightness: 0.5,
+                saturation: 2.0,
+                hue: 120.0,
+                lightness: 0.0,
+            })
+        );
+        assert_eq!(
+            modulation(json!({"lightness": 40})),
+            Modulation::Lch(LchModulation {
+                lightness: 40.0,
+                ..LchModulation::default()
+            })
+        );
+        assert_eq!(
+            modulation(json!({"brightness": 0.5, "hue": null, "lightness": null})),
+            Modulation::Adjust(Adjustments {
+                brightness: 0.5,
+                ..Adjustments::default()
+            }),
+            "null is absent"
+        );
+        let found = problems(
+            Transformation::Modulate,
+            json!({"exposure": 1, "contrast": 2, "brightness": -1, "hue": 1.5, "lightness": "up"}),
+        );
+        assert_eq!(found.len(), 5, "every problem at once: {found:?}");
+        assert!(found[0].starts_with("exposure cannot be combined with hue or lightness"));
     }
 
     #[test]

@@ -19,6 +19,11 @@ impl Fields {
         }
     }
 
+    /// Whether the body has the field. `null` counts as absent.
+    pub fn contains(&self, field: &str) -> bool {
+        self.object.get(field).is_some_and(|value| !value.is_null())
+    }
+
     /// The field's value, noting a problem if it is required and absent. `null` counts as absent.
     fn value(&mut self, field: &str, required: bool) -> Option<Value> {
         match self.object.remove(field) {

@@ -51,10 +51,34 @@ fn stack_blur(mut image: DynamicImage, radius: u32) -> DynamicImage {
     image
 }
 
-/// The four adjustments of modulate, each from -100 to 100 with 0 leaving the image as it is,
-/// plus the legacy hue rotation in degrees.
+/// Modulate, as either version of the API defines it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Modulation {
+    /// The current API's four adjustments.
+    Adjust(Adjustments),
+    /// The older API's, which is sharp's `modulate`.
+    Lch(LchModulation),
+}
+
+impl Modulation {
+    pub fn apply(&self, image: &mut DynamicImage) {
+        let channels = usize::from(image.color().channel_count());
+        let pixels: &mut [u8] = match image {
+            DynamicImage::ImageRgb8(buffer) => buffer,
+            DynamicImage::ImageRgba8(buffer) => buffer,
+            _ => unreachable!("decoded images are 8-bit RGB(A)"),
+        };
+        match self {
+            Modulation::Adjust(adjustments) => adjustments.apply(pixels, channels),
+            Modulation::Lch(modulation) => modulation.apply(pixels, channels),
+        }
+    }
+}
+
+/// The four adjustments of the current modulate, each from -100 to 100 with 0 leaving the image
+/// as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Modulation {
+pub struct Adjustments {
     /// Multiplies every channel by 1 + b/100: -100 is black, 100 twice as bright.
     pub brightness: f64,
     /// Scales each pixel's distance from its own grey (Rec. 709 luma) by 1 + s/100: -100 is
@@ -64,11 +88,9 @@ pub struct Modulation {
     pub exposure: f64,
     /// Scales the distance from mid-grey by 1 + c/100: -100 is flat grey, 100 twice the contrast.
     pub contrast: f64,
-    /// Rotates hues around the grey axis by this many degrees.
-    pub hue: f64,
 }
 
-impl Modulation {
+impl Adjustments {
     /// One table for the per-channel adjustments, applied in the order exposure, brightness,
     /// contrast.
     fn tone_curve(&self) -> [u8; 256] {
@@ -82,45 +104,25 @@ impl Modulation {
         })
     }
 
-    /// The colour matrix of saturation and hue, in 16.16 fixed point, or `None` for identity.
-    fn colour_matrix(&self) -> Option<[[i32; 3]; 3]> {
-        if self.saturation == 0.0 && self.hue == 0.0 {
+    /// Saturation as a colour matrix, grey + s × (colour − grey), in 16.16 fixed point, or
+    /// `None` for identity.
+    fn saturation_matrix(&self) -> Option<[[i32; 3]; 3]> {
+        if self.saturation == 0.0 {
             return None;
         }
         const LUMA: [f64; 3] = [0.2126, 0.7152, 0.0722];
         let s = 1.0 + self.saturation / 100.0;
-        // Saturation: grey + s × (colour − grey).
-        let saturate: [[f64; 3]; 3] = std::array::from_fn(|row| {
-            std::array::from_fn(|column| {
-                LUMA[column] * (1.0 - s) + if row == column { s } else { 0.0 }
-            })
-        });
-        // Hue: a rotation about the (1, 1, 1) grey axis.
-        let (sin, cos) = self.hue.to_radians().sin_cos();
-        let third = (1.0 - cos) / 3.0;
-        let root = (1.0f64 / 3.0).sqrt() * sin;
-        let rotate = [
-            [cos + third, third - root, third + root],
-            [third + root, cos + third, third - root],
-            [third - root, third + root, cos + third],
-        ];
         Some(std::array::from_fn(|row| {
             std::array::from_fn(|column| {
-                let value: f64 = (0..3).map(|k| rotate[row][k] * saturate[k][column]).sum();
+                let value = LUMA[column] * (1.0 - s) + if row == column { s } else { 0.0 };
                 (value * 65536.0).round() as i32
             })
         }))
     }
 
-    pub fn apply(&self, image: &mut DynamicImage) {
+    fn apply(&self, pixels: &mut [u8], channels: usize) {
         let curve = self.tone_curve();
-        let matrix = self.colour_matrix();
-        let channels = usize::from(image.color().channel_count());
-        let pixels: &mut [u8] = match image {
-            DynamicImage::ImageRgb8(buffer) => buffer,
-            DynamicImage::ImageRgba8(buffer) => buffer,
-            _ => unreachable!("decoded images are 8-bit RGB(A)"),
-        };
+        let matrix = self.saturation_matrix();
         for pixel in pixels.chunks_exact_mut(channels) {
             let rgb = [
                 curve[pixel[0] as usize],
@@ -138,6 +140,112 @@ impl Modulation {
             }
         }
     }
+}
+
+/// The older modulate, as sharp's `modulate` does it: each pixel to CIE LCh (D65), there
+/// L → L × brightness + lightness, C → C × saturation and h → h + hue, and back to sRGB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LchModulation {
+    /// Multiplies lightness: 0.5 halves it, 2 doubles it.
+    pub brightness: f64,
+    /// Multiplies chroma: 0 is greyscale.
+    pub saturation: f64,
+    /// Turns hues by this many degrees.
+    pub hue: f64,
+    /// Added to lightness, whose scale runs from 0 (black) to 100 (white).
+    pub lightness: f64,
+}
+
+impl Default for LchModulation {
+    fn default() -> Self {
+        Self {
+            brightness: 1.0,
+            saturation: 1.0,
+            hue: 0.0,
+            lightness: 0.0,
+        }
+    }
+}
+
+impl LchModulation {
+    fn apply(&self, pixels: &mut [u8], channels: usize) {
+        // As sharp does, leave the pixels alone when nothing would change.
+        if *self == Self::default() {
+            return;
+        }
+        let linear: [f64; 256] = std::array::from_fn(|v| srgb_to_linear(v as f64 / 255.0));
+        // Where each level's rounding interval starts, in linear light: a search there finds the
+        // nearest level without the cost of the sRGB curve's power at every pixel.
+        let level_starts: [f64; 255] =
+            std::array::from_fn(|level| srgb_to_linear((level as f64 + 0.5) / 255.0));
+        // Scaling C and turning h is one linear map of (a, b): a rotation, scaled.
+        let (sin, cos) = self.hue.to_radians().sin_cos();
+        let (scaled_sin, scaled_cos) = (self.saturation * sin, self.saturation * cos);
+        for pixel in pixels.chunks_exact_mut(channels) {
+            let rgb = [0, 1, 2].map(|channel| linear[usize::from(pixel[channel])]);
+            let [l, a, b] = lab_from_linear_srgb(rgb);
+            let lab = [
+                l * self.brightness + self.lightness,
+                a * scaled_cos - b * scaled_sin,
+                a * scaled_sin + b * scaled_cos,
+            ];
+            for (target, value) in pixel.iter_mut().zip(linear_srgb_from_lab(lab)) {
+                *target = level_starts.partition_point(|&start| start <= value) as u8;
+            }
+        }
+    }
+}
+
+// The colour science below is libvips's, which sharp uses: its D65 white, its sRGB matrices and
+// CIE's constants as it writes them.
+
+/// D65 white in XYZ, with Y = 100.
+const WHITE: [f64; 3] = [95.047, 100.0, 108.8827];
+const LINEAR_SRGB_TO_XYZ: [[f64; 3]; 3] = [
+    [0.4124, 0.3576, 0.1805],
+    [0.2126, 0.7152, 0.0722],
+    [0.0193, 0.1192, 0.9505],
+];
+const XYZ_TO_LINEAR_SRGB: [[f64; 3]; 3] = [
+    [3.240625, -1.537208, -0.498629],
+    [-0.968931, 1.875756, 0.041518],
+    [0.055710, -0.204021, 1.056996],
+];
+
+fn times(matrix: &[[f64; 3]; 3], vector: [f64; 3]) -> [f64; 3] {
+    matrix.map(|row| row.iter().zip(vector).map(|(m, v)| m * v).sum())
+}
+
+/// CIE's companding of a white-relative tristimulus value: a cube root, linear near black.
+fn lab_f(t: f64) -> f64 {
+    if t < 0.008856 {
+        7.787 * t + 16.0 / 116.0
+    } else {
+        t.cbrt()
+    }
+}
+
+fn lab_f_inverse(f: f64) -> f64 {
+    if f < 0.2069 {
+        (f - 16.0 / 116.0) / 7.787
+    } else {
+        f * f * f
+    }
+}
+
+/// Linear sRGB (0 to 1) to CIE L*a*b*.
+fn lab_from_linear_srgb(rgb: [f64; 3]) -> [f64; 3] {
+    let xyz = times(&LINEAR_SRGB_TO_XYZ, rgb.map(|v| v * 100.0));
+    let [fx, fy, fz] = [0, 1, 2].map(|i| lab_f(xyz[i] / WHITE[i]));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// CIE L*a*b* to linear sRGB, unclipped.
+fn linear_srgb_from_lab([l, a, b]: [f64; 3]) -> [f64; 3] {
+    let fy = (l + 16.0) / 116.0;
+    let f = [fy + a / 500.0, fy, fy - b / 200.0];
+    let xyz = [0, 1, 2].map(|i| lab_f_inverse(f[i]) * WHITE[i]);
+    times(&XYZ_TO_LINEAR_SRGB, xyz.map(|v| v / 100.0))
 }
 
 fn srgb_to_linear(v: f64) -> f64 {
@@ -171,44 +279,171 @@ mod tests {
         image.to_rgb8().get_pixel(0, 0).0
     }
 
+    fn adjusted(rgb: [u8; 3], adjustments: Adjustments) -> [u8; 3] {
+        modulated(rgb, Modulation::Adjust(adjustments))
+    }
+
+    fn lch_modulated(rgb: [u8; 3], modulation: LchModulation) -> [u8; 3] {
+        modulated(rgb, Modulation::Lch(modulation))
+    }
+
+    fn lab(rgb: [u8; 3]) -> [f64; 3] {
+        lab_from_linear_srgb(rgb.map(|v| srgb_to_linear(f64::from(v) / 255.0)))
+    }
+
+    fn assert_near(actual: f64, expected: f64, tolerance: f64, what: &str) {
+        assert!(
+            (actual - expected).abs() <= tolerance,
+            "{what}: {actual} is not {expected} ± {tolerance}"
+        );
+    }
+
     #[test]
     fn zero_changes_nothing() {
         for rgb in [[0, 0, 0], [12, 200, 99], [255, 255, 255]] {
-            assert_eq!(modulated(rgb, Modulation::default()), rgb);
+            assert_eq!(adjusted(rgb, Adjustments::default()), rgb);
+            assert_eq!(lch_modulated(rgb, LchModulation::default()), rgb);
         }
     }
 
     #[test]
     fn each_adjustment_does_what_it_says() {
-        let brightness = |b| Modulation {
+        let brightness = |b| Adjustments {
             brightness: b,
-            ..Modulation::default()
+            ..Adjustments::default()
         };
-        assert_eq!(modulated([100, 50, 20], brightness(-100.0)), [0, 0, 0]);
-        assert_eq!(modulated([100, 50, 20], brightness(100.0)), [200, 100, 40]);
-        let saturation = Modulation {
+        assert_eq!(adjusted([100, 50, 20], brightness(-100.0)), [0, 0, 0]);
+        assert_eq!(adjusted([100, 50, 20], brightness(100.0)), [200, 100, 40]);
+        let saturation = Adjustments {
             saturation: -100.0,
-            ..Modulation::default()
+            ..Adjustments::default()
         };
-        let [r, g, b] = modulated([200, 40, 40], saturation);
+        let [r, g, b] = adjusted([200, 40, 40], saturation);
         assert!(r == g && g == b, "greyscale: {r} {g} {b}");
-        let contrast = Modulation {
+        let contrast = Adjustments {
             contrast: -100.0,
-            ..Modulation::default()
+            ..Adjustments::default()
         };
-        assert_eq!(modulated([10, 240, 128], contrast), [128, 128, 128]);
-        let exposure = Modulation {
+        assert_eq!(adjusted([10, 240, 128], contrast), [128, 128, 128]);
+        let exposure = Adjustments {
             exposure: 50.0,
-            ..Modulation::default()
+            ..Adjustments::default()
         };
-        let [r, ..] = modulated([100, 100, 100], exposure);
+        let [r, ..] = adjusted([100, 100, 100], exposure);
         assert!(r > 120 && r < 140, "one stop brighter in linear light: {r}");
-        let hue = Modulation {
-            hue: 120.0,
-            ..Modulation::default()
+    }
+
+    #[test]
+    fn lab_matches_published_srgb_values() {
+        // D65 CIELAB of the sRGB primaries and white, as colour references list them. libvips's
+        // four-decimal matrix and rounded constants move them by hundredths.
+        for (rgb, expected) in [
+            ([255, 0, 0], [53.24, 80.09, 67.20]),
+            ([0, 255, 0], [87.73, -86.18, 83.18]),
+            ([0, 0, 255], [32.30, 79.19, -107.86]),
+            ([255, 255, 255], [100.0, 0.0, 0.0]),
+            ([119, 119, 119], [50.03, 0.0, 0.0]),
+        ] {
+            for (actual, expected) in lab(rgb).into_iter().zip(expected) {
+                assert_near(actual, expected, 0.05, &format!("{rgb:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn lab_and_back_returns_every_byte() {
+        let levels: Vec<u8> = (0..=255).step_by(5).collect();
+        for &r in &levels {
+            for &g in &levels {
+                for &b in &levels {
+                    let rgb = [r, g, b];
+                    let back = linear_srgb_from_lab(lab(rgb))
+                        .map(|v| (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round() as u8);
+                    assert_eq!(back, rgb);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn older_modulate_scales_and_shifts_lightness_and_chroma_and_turns_hue() {
+        // A muted colour stays inside sRGB through every change below, so only rounding the
+        // three channels to whole levels moves the result: L* by at most about 0.25, a* and b*
+        // by at most about 0.7.
+        const L_ROUNDING: f64 = 0.25;
+        const AB_ROUNDING: f64 = 0.7;
+        let muted = [110, 95, 80];
+        let [l, a, b] = lab(muted);
+        let check = |modulation, [el, ea, eb]: [f64; 3], what: &str| {
+            let [l2, a2, b2] = lab(lch_modulated(muted, modulation));
+            assert_near(l2, el, L_ROUNDING, &format!("{what}: L*"));
+            assert_near(a2, ea, AB_ROUNDING, &format!("{what}: a*"));
+            assert_near(b2, eb, AB_ROUNDING, &format!("{what}: b*"));
         };
-        let [r, g, b] = modulated([200, 0, 0], hue);
+        let older = LchModulation::default();
+
+        let brightness = LchModulation {
+            brightness: 0.5,
+            ..older
+        };
+        check(brightness, [l * 0.5, a, b], "brightness 0.5 halves L*");
+        let lightness = LchModulation {
+            lightness: 40.0,
+            ..older
+        };
+        check(lightness, [l + 40.0, a, b], "lightness 40 adds 40 to L*");
+        let saturation = LchModulation {
+            saturation: 2.0,
+            ..older
+        };
+        check(saturation, [l, a * 2.0, b * 2.0], "saturation 2 doubles C*");
+        let (sin, cos) = 150f64.to_radians().sin_cos();
+        let hue = LchModulation {
+            hue: 150.0,
+            ..older
+        };
+        let turned = [l, a * cos - b * sin, a * sin + b * cos];
+        check(hue, turned, "hue 150 turns h by 150°");
+        let backwards = LchModulation {
+            hue: -210.0,
+            ..older
+        };
+        check(backwards, turned, "hue -210 is hue 150");
+
+        let grey = LchModulation {
+            saturation: 0.0,
+            ..older
+        };
+        let [r, g, b] = lch_modulated(muted, grey);
+        assert!(
+            r.abs_diff(g) <= 1 && g.abs_diff(b) <= 1,
+            "grey: {r} {g} {b}"
+        );
+        let [r, g, b] = lch_modulated(
+            [200, 0, 0],
+            LchModulation {
+                hue: 120.0,
+                ..older
+            },
+        );
         assert!(g > r && g > b, "red turns green: {r} {g} {b}");
+    }
+
+    #[test]
+    fn older_modulate_leaves_alpha() {
+        let mut image = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            1,
+            1,
+            image::Rgba([150, 130, 110, 77]),
+        ));
+        Modulation::Lch(LchModulation {
+            brightness: 0.5,
+            ..LchModulation::default()
+        })
+        .apply(&mut image);
+        let [r, _, _, a] = image.to_rgba8().get_pixel(0, 0).0;
+        assert!(r < 150, "darker: {r}");
+        assert_eq!(a, 77);
     }
 
     #[test]

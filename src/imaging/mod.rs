@@ -15,7 +15,7 @@ mod resize;
 mod simd;
 mod transform;
 
-pub use adjust::Modulation;
+pub use adjust::{Adjustments, LchModulation, Modulation};
 pub use analysis::{cut_out, model_input, reader_input};
 pub use composite::Repetition;
 pub use decode::{DecodeHint, Decoded, decode, verify};
