@@ -12,7 +12,7 @@ use lambda_runtime::LambdaEvent;
 
 use crate::api::{self, routes::Route};
 use crate::app::App;
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::engines::Engines;
 use crate::services::uploads;
 use crate::store::Backend;
@@ -27,7 +27,10 @@ struct LambdaConfig {
 /// and the configuration from the environment the template sets.
 fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = LambdaConfig::try_parse_from([name])?.config;
+    let mut config = LambdaConfig::try_parse_from([name])?.config;
+    // A Lambda always runs the AWS backend, whatever IMGFORGE_BACKEND says: the engines' defaults
+    // (Textract, not a Tesseract the runtime does not have) follow from it.
+    config.backend = BackendKind::Aws;
     Ok((config, tokio::runtime::Runtime::new()?))
 }
 
