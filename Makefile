@@ -104,8 +104,9 @@ $(VENV)/bin/sam: $(TOOLS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
 
 ## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
-bench: system-packages
+bench: system-packages $(MODELS) $(PHOTOS)
 	scripts/bench.sh
+	scripts/bench-analysis.sh
 
 ## loadtest: 60 s of mixed reads (wrk, 32 connections) against a release imgforge serve
 loadtest:
