@@ -1,9 +1,11 @@
 //! Configuration: every setting is an `IMGFORGE_` environment variable and a flag of the same
 //! name, defined once here for the server, the CLI and the Lambdas.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::domain::{BackendError, Stage};
+use crate::engines::{IMAGINE_MODELS, VISUALIZE_MODELS};
 use crate::fetch::FetchConfig;
 #[cfg(feature = "aws")]
 use crate::store::aws::AwsResources;
@@ -12,6 +14,14 @@ const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
 const DEFAULT_DATA_DIR: &str = ".data";
 const DEFAULT_MODELS_DIR: &str = ".models";
+/// Stable Diffusion 3.5 Large for both names: Bedrock has neither SDXL Lightning nor Flux.
+const DEFAULT_BEDROCK_IMAGINE_MODELS: &str =
+    "sdxl=stability.sd3-5-large-v1:0,flux=stability.sd3-5-large-v1:0";
+/// Amazon Nova Lite (its US inference profile) for every name.
+const DEFAULT_BEDROCK_VISUALIZE_MODELS: &str = "uform-gen=us.amazon.nova-lite-v1:0,\
+     llava=us.amazon.nova-lite-v1:0,gemini=us.amazon.nova-lite-v1:0";
+const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+const DEFAULT_OLLAMA_MODEL: &str = "llava";
 
 /// Size limits, from the environment or the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -115,7 +125,85 @@ pub enum TextEngine {
     Off,
 }
 
-/// The analysis engines.
+/// What generates images (imagine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImagineEngine {
+    /// Amazon Bedrock's Stability models, with the AWS environment's credentials.
+    Bedrock,
+    /// None: imagine answers 501.
+    Off,
+}
+
+/// What answers questions about images (visualize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VisualizeEngine {
+    /// Amazon Bedrock's Converse, with the AWS environment's credentials.
+    Bedrock,
+    /// An Ollama server the operator runs (`IMGFORGE_OLLAMA_URL`).
+    Ollama,
+    /// None: visualize answers 501.
+    Off,
+}
+
+/// The Bedrock model (or inference profile) id behind each of the API's model names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockModels(BTreeMap<String, String>);
+
+impl BedrockModels {
+    /// `name=model-id,...` over `defaults` (in the same syntax): every name one of `names`, and
+    /// a name left out keeps its default.
+    fn parse(text: &str, names: &[&str], defaults: &str) -> Result<Self, String> {
+        let mut ids = BTreeMap::new();
+        for text in [defaults, text] {
+            for pair in text
+                .split(',')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+            {
+                let (name, id) = pair
+                    .split_once('=')
+                    .map(|(name, id)| (name.trim(), id.trim()))
+                    .filter(|(_, id)| !id.is_empty())
+                    .ok_or_else(|| format!("{pair:?} is not name=model-id"))?;
+                if !names.contains(&name) {
+                    return Err(format!(
+                        "{name:?} is not one of the API's models ({})",
+                        names.join(", ")
+                    ));
+                }
+                ids.insert(name.to_owned(), id.to_owned());
+            }
+        }
+        Ok(Self(ids))
+    }
+
+    /// For imagine: `sdxl` and `flux`.
+    pub fn imagine(text: &str) -> Result<Self, String> {
+        Self::parse(text, IMAGINE_MODELS, DEFAULT_BEDROCK_IMAGINE_MODELS)
+    }
+
+    /// For visualize: `uform-gen`, `llava` and `gemini`.
+    pub fn visualize(text: &str) -> Result<Self, String> {
+        Self::parse(text, VISUALIZE_MODELS, DEFAULT_BEDROCK_VISUALIZE_MODELS)
+    }
+
+    /// The model id for an API model name.
+    pub fn id(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// `name=model-id` pairs, comma-separated, as configured.
+    pub fn describe(&self) -> String {
+        let pairs: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, id)| format!("{name}={id}"))
+            .collect();
+        pairs.join(",")
+    }
+}
+
+/// The analysis and generation engines.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineConfig {
     /// Directory of the model files and of ONNX Runtime, which `make models` prepares.
@@ -124,6 +212,26 @@ pub struct EngineConfig {
     /// Which program reads text; by default Tesseract on the local backend and Textract on AWS.
     #[arg(long, env = "IMGFORGE_TEXT_ENGINE", value_enum)]
     pub text_engine: Option<TextEngine>,
+    /// What generates images; off unless set (the SAM template sets bedrock).
+    #[arg(long, env = "IMGFORGE_IMAGINE_ENGINE", value_enum, default_value_t = ImagineEngine::Off)]
+    pub imagine_engine: ImagineEngine,
+    /// What answers questions about images; off unless set (the SAM template sets bedrock).
+    #[arg(long, env = "IMGFORGE_VISUALIZE_ENGINE", value_enum, default_value_t = VisualizeEngine::Off)]
+    pub visualize_engine: VisualizeEngine,
+    /// The Bedrock text-to-image model behind each imagine model: `sdxl=ID,flux=ID`; a name left
+    /// out keeps its default.
+    #[arg(long, env = "IMGFORGE_BEDROCK_IMAGINE_MODELS", default_value = DEFAULT_BEDROCK_IMAGINE_MODELS, value_parser = BedrockModels::imagine)]
+    pub bedrock_imagine_models: BedrockModels,
+    /// The Bedrock model behind each visualize model: `uform-gen=ID,llava=ID,gemini=ID`; a name
+    /// left out keeps its default.
+    #[arg(long, env = "IMGFORGE_BEDROCK_VISUALIZE_MODELS", default_value = DEFAULT_BEDROCK_VISUALIZE_MODELS, value_parser = BedrockModels::visualize)]
+    pub bedrock_visualize_models: BedrockModels,
+    /// The Ollama server visualize asks, when its engine is ollama.
+    #[arg(long, env = "IMGFORGE_OLLAMA_URL", default_value = DEFAULT_OLLAMA_URL)]
+    pub ollama_url: url::Url,
+    /// The Ollama model visualize asks, whichever model the request names.
+    #[arg(long, env = "IMGFORGE_OLLAMA_MODEL", default_value = DEFAULT_OLLAMA_MODEL)]
+    pub ollama_model: String,
 }
 
 impl EngineConfig {
@@ -141,6 +249,12 @@ impl Default for EngineConfig {
         Self {
             models_dir: PathBuf::from(DEFAULT_MODELS_DIR),
             text_engine: None,
+            imagine_engine: ImagineEngine::Off,
+            visualize_engine: VisualizeEngine::Off,
+            bedrock_imagine_models: BedrockModels::imagine("").expect("valid defaults"),
+            bedrock_visualize_models: BedrockModels::visualize("").expect("valid defaults"),
+            ollama_url: DEFAULT_OLLAMA_URL.parse().expect("a valid default URL"),
+            ollama_model: DEFAULT_OLLAMA_MODEL.to_owned(),
         }
     }
 }
@@ -195,4 +309,30 @@ pub enum ConfigError {
     NotBuiltIn(&'static str),
     #[error("cannot open the store: {0}")]
     Store(#[from] BackendError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bedrock_models_default_per_name_and_reject_unknown_names() {
+        let defaults = BedrockModels::imagine("").unwrap();
+        assert_eq!(defaults.id("sdxl"), Some("stability.sd3-5-large-v1:0"));
+        assert_eq!(defaults.id("flux"), Some("stability.sd3-5-large-v1:0"));
+        let tuned = BedrockModels::imagine(" flux = stability.stable-image-ultra-v1:1 ").unwrap();
+        assert_eq!(tuned.id("flux"), Some("stability.stable-image-ultra-v1:1"));
+        assert_eq!(tuned.id("sdxl"), Some("stability.sd3-5-large-v1:0"));
+        let visualize = BedrockModels::visualize("").unwrap();
+        for name in VISUALIZE_MODELS {
+            assert_eq!(visualize.id(name), Some("us.amazon.nova-lite-v1:0"));
+        }
+        assert!(
+            BedrockModels::imagine("dalle=x")
+                .unwrap_err()
+                .contains("sdxl, flux")
+        );
+        assert!(BedrockModels::visualize("llava").is_err());
+        assert!(BedrockModels::visualize("llava=").is_err());
+    }
 }

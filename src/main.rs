@@ -15,10 +15,10 @@ use imgforge::api::transform_params::{self, Transformation};
 use imgforge::app::App;
 #[cfg(feature = "aws")]
 use imgforge::config::AwsNames;
-use imgforge::config::{Config, Limits, TextEngine};
+use imgforge::config::{Config, ImagineEngine, Limits, TextEngine, VisualizeEngine};
 use imgforge::domain::{ApiError, ImageId, Stage, new_account_id, valid_account_id};
 use imgforge::engines::onnx::{self, Model};
-use imgforge::engines::{Engines, imagenet, isnet, tesseract};
+use imgforge::engines::{BEDROCK_NOT_BUILT, Engines, imagenet, isnet, tesseract};
 use imgforge::imaging::{jpeg_simd, probe};
 use imgforge::server;
 use imgforge::services::transform::{self, WatermarkImages};
@@ -316,6 +316,40 @@ fn doctor(config: &Config) {
         TextEngine::Off => "off (IMGFORGE_TEXT_ENGINE=off)".to_owned(),
     };
     line("extract-text", &text);
+    let engines = &config.engines;
+    let bedrock = |call: &str, models: String| {
+        if cfg!(feature = "aws") {
+            format!("Amazon Bedrock {call}, with the AWS environment's credentials: {models}")
+        } else {
+            format!("off: {BEDROCK_NOT_BUILT}")
+        }
+    };
+    let imagine = match engines.imagine_engine {
+        ImagineEngine::Bedrock => bedrock("InvokeModel", engines.bedrock_imagine_models.describe()),
+        ImagineEngine::Off => "off (IMGFORGE_IMAGINE_ENGINE=off)".to_owned(),
+    };
+    line("imagine", &imagine);
+    let visualize = match engines.visualize_engine {
+        VisualizeEngine::Bedrock => {
+            bedrock("Converse", engines.bedrock_visualize_models.describe())
+        }
+        VisualizeEngine::Ollama => format!(
+            "Ollama at {}, model {}",
+            without_credentials(&engines.ollama_url),
+            engines.ollama_model
+        ),
+        VisualizeEngine::Off => "off (IMGFORGE_VISUALIZE_ENGINE=off)".to_owned(),
+    };
+    line("visualize", &visualize);
+}
+
+/// A URL as it may be shown: without a user name or password.
+fn without_credentials(url: &url::Url) -> url::Url {
+    let mut shown = url.clone();
+    // Only URLs that cannot have credentials refuse these, and they have none to hide.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown
 }
 
 /// A file's path and size, or that it is missing.

@@ -64,6 +64,7 @@ pub const fn names_match(kebab: &str, snake: &str) -> bool {
 routes! {
     "upload-image" POST "/v1/images/upload" => upload_image,
     "create-image" POST "/v1/images" => create_image,
+    "imagine-image" POST "/v1/images/imagine" => imagine_image,
     "list-images" GET "/v1/images" => list_images,
     "get-image" GET "/v1/images/{image_id}" => get_image,
     "download-image" GET "/v1/images/{image_id}/download" => download_image,
@@ -82,6 +83,7 @@ routes! {
     "classify-image" POST "/v1/images/{image_id}/classify" => classify_image,
     "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text,
     "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text,
+    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image,
     "create-upload" POST "/v1/uploads" => create_upload,
     "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
 }
@@ -109,7 +111,7 @@ pub fn find(
         .copied()
         .filter_map(|route| Some((route, match_path(route.path, path)?)))
         .collect();
-    // `/v1/images/upload` must win over `/v1/images/{image_id}`.
+    // `/v1/images/upload` and `/v1/images/imagine` must win over `/v1/images/{image_id}`.
     matches.sort_by_key(|(_, parameters)| parameters.len());
     for (route, parameters) in matches {
         if route.method == *method {
@@ -150,6 +152,17 @@ mod tests {
         let (route, parameters) = find(&Method::POST, "/v1/images/upload").unwrap();
         assert_eq!(route.name, "upload-image");
         assert!(parameters.is_empty());
+    }
+
+    #[test]
+    fn imagine_is_not_an_image_id() {
+        let (route, parameters) = find(&Method::POST, "/v1/images/imagine").unwrap();
+        assert_eq!(route.name, "imagine-image");
+        assert!(parameters.is_empty());
+        // Other methods still reach the image routes, whose ids never spell "imagine".
+        let (route, parameters) = find(&Method::GET, "/v1/images/imagine").unwrap();
+        assert_eq!(route.name, "get-image");
+        assert_eq!(parameters["image_id"], "imagine");
     }
 
     #[test]

@@ -49,6 +49,25 @@ impl Fields {
         }
     }
 
+    /// A string of `length` characters.
+    pub fn text(
+        &mut self,
+        field: &str,
+        length: RangeInclusive<usize>,
+        required: bool,
+    ) -> Option<String> {
+        let text = self.string(field, required)?;
+        if length.contains(&text.chars().count()) {
+            Some(text)
+        } else {
+            self.problem(format!(
+                "{field} must be between {} and {} characters long",
+                length.start(),
+                length.end()
+            ))
+        }
+    }
+
     /// An image name: 1 to 30 characters.
     pub fn name(&mut self, field: &str, required: bool) -> Option<String> {
         let name = self.string(field, required)?;
@@ -216,6 +235,21 @@ mod tests {
                 "size must be an integer between 1 and 10",
                 "kind must be one of a, b",
                 "missing is required"
+            ]
+        );
+    }
+
+    #[test]
+    fn text_lengths_count_characters() {
+        let mut body = fields(json!({"short": "", "long": "ééé", "fits": "éé"}));
+        assert_eq!(body.text("short", 1..=2, true), None);
+        assert_eq!(body.text("long", 1..=2, true), None);
+        assert_eq!(body.text("fits", 1..=2, true).as_deref(), Some("éé"));
+        assert_eq!(
+            problems(body),
+            [
+                "short must be between 1 and 2 characters long",
+                "long must be between 1 and 2 characters long"
             ]
         );
     }

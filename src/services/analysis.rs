@@ -18,7 +18,8 @@ const CLASSIFIER_INPUT_SIDE: u32 = 1024;
 /// The segmenter sees 1024×1024.
 const SEGMENTER_INPUT_SIDE: u32 = 1024;
 
-fn engine<'a, T: ?Sized>(
+/// The engine, or 501 with `missing`, which says how to enable it.
+pub(super) fn engine<'a, T: ?Sized>(
     engine: &'a Option<Arc<T>>,
     missing: &str,
 ) -> Result<&'a Arc<T>, ApiError> {
@@ -110,14 +111,13 @@ pub async fn remove_background(
     Ok(images::add(app, owner, image, output.bytes.into()).await?)
 }
 
-/// The image as the text reader accepts it.
-async fn readable(
+/// The image as a JPEG or PNG file within an engine's `(bytes, pixels on a side)` limits.
+pub(super) async fn encoded_within(
     app: &App,
-    reader: &dyn TextReader,
     owner: &Owner,
     id: &ImageId,
+    (max_bytes, max_side): (u64, u32),
 ) -> Result<EncodedImage, ApiError> {
-    let (max_bytes, max_side) = reader.input_limits();
     let output = prepared(app, owner, id, move |bytes, max_pixels| {
         reader_input(bytes, max_pixels, max_bytes, max_side)
     })
@@ -134,7 +134,7 @@ async fn readable(
 pub async fn read_document(app: &App, owner: &Owner, id: &ImageId) -> Result<Document, ApiError> {
     images::find(app, owner, id).await?;
     let reader = text_reader(app)?;
-    let image = readable(app, reader.as_ref(), owner, id).await?;
+    let image = encoded_within(app, owner, id, reader.input_limits()).await?;
     Ok(reader.read_document(image).await?)
 }
 
@@ -142,6 +142,6 @@ pub async fn read_document(app: &App, owner: &Owner, id: &ImageId) -> Result<Doc
 pub async fn read_lines(app: &App, owner: &Owner, id: &ImageId) -> Result<Vec<String>, ApiError> {
     images::find(app, owner, id).await?;
     let reader = text_reader(app)?;
-    let image = readable(app, reader.as_ref(), owner, id).await?;
+    let image = encoded_within(app, owner, id, reader.input_limits()).await?;
     Ok(reader.read_lines(image).await?)
 }

@@ -4,6 +4,7 @@
 //! on the ports in [`App`](crate::app::App) and on the engine, never on an adapter.
 
 pub mod analysis;
+pub mod generation;
 pub mod images;
 pub mod publishing;
 pub mod transform;

@@ -4,6 +4,7 @@
 mod analysis;
 mod direct_upload;
 mod from_url;
+mod generation;
 mod multipart_upload;
 mod publishing;
 mod read;
@@ -12,6 +13,7 @@ mod transform;
 pub use analysis::{classify_image, extract_formatted_text, extract_text, remove_image_background};
 pub use direct_upload::{create_upload, get_upload};
 pub use from_url::create_image;
+pub use generation::{imagine_image, visualize_image};
 pub use multipart_upload::upload_image;
 pub use publishing::{delete_image, publish_image, unpublish_image};
 pub use read::{download_image, get_image, list_images};
