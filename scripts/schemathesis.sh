@@ -26,7 +26,7 @@ if [ -z "$base" ] || [ -z "$key" ]; then
   exit 1
 fi
 
-"$venv/bin/st" --config-file scripts/schemathesis.toml run openapi.yaml \
+"$venv/bin/st" run openapi.yaml \
   --url "$base" \
   --header "x-api-key: $key" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \

@@ -284,24 +284,24 @@ async fn every_problem_of_a_body_is_in_one_422() {
 }
 
 #[tokio::test]
-async fn without_an_engine_both_answer_501_naming_the_setting_after_a_404() {
+async fn without_an_engine_a_live_key_gets_501_naming_the_setting_after_a_404() {
     let (app, live) = app_with_live_key().await;
     let id = upload(&app, &live, &fixtures::encode(Format::Png, 8, 8)).await;
+    let response = imagine(&live, json!({"name": "n", "prompt": "a lighthouse"}))
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 501, "{:?}", response.body());
+    let body = json(&response);
+    assert_eq!(body["error"], "Not Implemented");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("IMGFORGE_IMAGINE_ENGINE="),
+        "{body}"
+    );
+    let unknown = "image_00000000000000000000000000";
     for key in [live.as_str(), app.key.as_str()] {
-        let response = imagine(key, json!({"name": "n", "prompt": "a lighthouse"}))
-            .send(&app.app)
-            .await;
-        assert_eq!(response.status(), 501, "{:?}", response.body());
-        let body = json(&response);
-        assert_eq!(body["error"], "Not Implemented");
-        assert!(
-            body["message"]
-                .as_str()
-                .unwrap()
-                .contains("IMGFORGE_IMAGINE_ENGINE="),
-            "{body}"
-        );
-        let unknown = "image_00000000000000000000000000";
         let response = visualize(key, unknown, json!({"prompt": "What is this?"}))
             .send(&app.app)
             .await;
@@ -317,6 +317,76 @@ async fn without_an_engine_both_answer_501_naming_the_setting_after_a_404() {
             .unwrap()
             .contains("IMGFORGE_VISUALIZE_ENGINE=")
     );
+}
+
+async fn downloaded(app: &LocalApp, key: &str, image: &Value) -> Bytes {
+    let response = Call::new("download-image", key)
+        .image(image["id"].as_str().unwrap())
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 200);
+    Bytes::copy_from_slice(response.body().as_ref())
+}
+
+#[tokio::test]
+async fn test_keys_get_a_marked_image_and_a_masked_answer_without_an_engine() {
+    // Engines are configured, and the stand-in records any call a test key would wrongly make.
+    let stand_in = StandIn::start(bedrock).await;
+    let (app, _live) = bedrock_app(&stand_in).await;
+    let test_key = app.key.clone();
+    let mut images = Vec::new();
+    for body in [
+        json!({"name": "n", "prompt": "a lighthouse", "seed": 7}),
+        json!({"name": "again", "prompt": "a lighthouse", "seed": 7}),
+        json!({"name": "n", "prompt": "a lighthouse", "seed": 8}),
+        json!({"name": "n", "prompt": "a lighthouse", "seed": 7, "model": "flux"}),
+        json!({"name": "n", "prompt": "a lighthouse at night", "seed": 7}),
+    ] {
+        let response = imagine(&test_key, body).send(&app.app).await;
+        assert_eq!(response.status(), 201, "{:?}", response.body());
+        assert_eq!(usage(&response), None, "test keys are not billed");
+        let image = json(&response);
+        assert_eq!(
+            (&image["format"], &image["width"], &image["height"]),
+            (&json!("jpeg"), &json!(1024), &json!(1024))
+        );
+        images.push(downloaded(&app, &test_key, &image).await);
+    }
+    assert_eq!(
+        images[0], images[1],
+        "the same request draws the same image"
+    );
+    for other in &images[2..] {
+        assert_ne!(&images[0], other, "seed, model and prompt each change it");
+    }
+
+    let id = upload(&app, &test_key, &fixtures::encode(Format::Png, 8, 8)).await;
+    let response = visualize(&test_key, &id, json!({"prompt": "What is this?"}))
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(usage(&response), None);
+    assert!(
+        json(&response)["response"]
+            .as_str()
+            .unwrap()
+            .contains("result masked")
+    );
+    assert!(stand_in.received().is_empty(), "no engine was called");
+}
+
+#[tokio::test]
+async fn test_keys_need_no_engine() {
+    let (app, _live) = app_with_live_key().await;
+    let response = imagine(&app.key, json!({"name": "n", "prompt": "a lighthouse"}))
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.body());
+    let id = upload(&app, &app.key, &fixtures::encode(Format::Png, 8, 8)).await;
+    let response = visualize(&app.key, &id, json!({"prompt": "What is this?"}))
+        .send(&app.app)
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.body());
 }
 
 /// A request the stand-in received was signed by the SDK with SigV4 for Bedrock.
@@ -374,13 +444,8 @@ async fn imagine_stores_the_jpeg_that_bedrock_draws() {
         })
     );
 
-    let download = Call::new("download-image", &live)
-        .image(image["id"].as_str().unwrap())
-        .send(&app.app)
-        .await;
-    assert_eq!(download.status(), 200);
     assert_eq!(
-        download.body().as_ref(),
+        downloaded(&app, &live, &image).await,
         fixtures::encode(Format::Jpeg, 1024, 1024),
         "the stored image is the one the model drew"
     );
@@ -445,32 +510,6 @@ async fn throttling_is_a_503_with_retry_after() {
 }
 
 #[tokio::test]
-async fn test_keys_are_served_as_live_keys_and_not_billed() {
-    let stand_in = StandIn::start(bedrock).await;
-    let (app, live) = bedrock_app(&stand_in).await;
-    let test_key = app.key.clone();
-    let response = imagine(&test_key, json!({"name": "n", "prompt": "a lighthouse"}))
-        .send(&app.app)
-        .await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(usage(&response), None);
-    let id = upload(&app, &test_key, &fixtures::encode(Format::Png, 8, 8)).await;
-    let response = visualize(&test_key, &id, json!({"prompt": "What is this?"}))
-        .send(&app.app)
-        .await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(usage(&response), None);
-    assert_eq!(json(&response)["response"], "A 8x8 test pattern.");
-    assert_eq!(stand_in.received().len(), 2, "both reached the engine");
-
-    let live_id = upload(&app, &live, &fixtures::encode(Format::Png, 8, 8)).await;
-    let response = visualize(&live, &live_id, json!({"prompt": "What is this?"}))
-        .send(&app.app)
-        .await;
-    assert_eq!(usage(&response), Some("1"));
-}
-
-#[tokio::test]
 async fn visualize_gives_converse_the_image_within_its_limits_and_the_prompt() {
     let stand_in = StandIn::start(bedrock).await;
     let (app, live) = bedrock_app(&stand_in).await;
@@ -484,6 +523,7 @@ async fn visualize_gives_converse_the_image_within_its_limits_and_the_prompt() {
     .send(&app.app)
     .await;
     assert_eq!(response.status(), 201, "{:?}", response.body());
+    assert_eq!(usage(&response), Some("1"), "a live key's answer is billed");
     assert_eq!(json(&response), json!({"response": "A 12x8 test pattern."}));
     let sent = stand_in.last();
     assert_eq!(sent.path, "/model/us.amazon.nova-lite-v1%3A0/converse");
@@ -533,6 +573,7 @@ async fn visualize_asks_ollama_with_the_image_and_prompt() {
     .send(&app.app)
     .await;
     assert_eq!(response.status(), 201, "{:?}", response.body());
+    assert_eq!(usage(&response), Some("1"), "a live key's answer is billed");
     assert_eq!(json(&response), json!({"response": "A 12x8 test pattern."}));
     let sent = stand_in.last();
     assert_eq!(sent.path, "/api/chat");

@@ -9,6 +9,7 @@ mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 mod geometry;
+mod placeholder;
 mod probe;
 mod profile;
 mod resize;
@@ -22,6 +23,7 @@ pub use decode::{DecodeHint, Decoded, decode, verify};
 pub use encode::{DEFAULT_QUALITY, encode};
 pub use error::ImagingError;
 pub use geometry::{Mirror, Rect};
+pub use placeholder::test_image;
 pub use probe::{ImageInfo, ProbeError, probe, sniff};
 pub use resize::{Fit, Gravity, ResizeSpec};
 pub use simd::jpeg_simd;

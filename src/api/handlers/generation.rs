@@ -1,6 +1,6 @@
 //! Generation: imagine (a new image drawn from a prompt) and visualize (a model's answer to a
-//! prompt about an image). Test keys get what live keys get, as in the reference, which only
-//! warns that a test image's watermark may mislead the model; only live keys are billed.
+//! prompt about an image). Test keys get a marked stand-in image and a masked answer without
+//! reaching an engine; only live keys are billed.
 
 use std::ops::RangeInclusive;
 
