@@ -7,10 +7,10 @@ use support::{Client, Server, status_json};
 
 /// Each file, and what an upload of it may answer.
 const CORPUS: &[(&str, &[u16])] = &[
-    ("truncated.jpg", &[201, 422]),
+    ("truncated.jpg", &[422]),
     ("truncated.png", &[422]),
     ("truncated.webp", &[422]),
-    ("header-only.jpg", &[201, 422]),
+    ("header-only.jpg", &[422]),
     ("huge-dimensions.png", &[422]),
     ("zip-bomb.png", &[201, 422]),
     ("idat-bomb.png", &[201, 422]),

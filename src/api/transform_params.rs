@@ -208,6 +208,10 @@ fn rotate(fields: &mut Fields) -> Option<Plan> {
         Some("radians") => angle?.to_degrees(),
         _ => angle?,
     };
+    // An angle so large that it has no value in degrees (1e308 radians) is no angle at all.
+    if !degrees.is_finite() {
+        return fields.problem("angle is too large to be an angle".to_owned());
+    }
     Some(Plan::Ready(Operation::Rotate { degrees }))
 }
 
@@ -400,6 +404,11 @@ mod tests {
                 Transformation::Rotate,
                 json!({"angle": "90"}),
                 "angle must be a number",
+            ),
+            (
+                Transformation::Rotate,
+                json!({"angle": 1e308, "unit": "radians"}),
+                "angle is too large to be an angle",
             ),
             (
                 Transformation::Rotate,

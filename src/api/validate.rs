@@ -37,7 +37,8 @@ impl Fields {
         }
     }
 
-    fn problem<T>(&mut self, message: String) -> Option<T> {
+    /// Records a problem; also for rules that span fields, which the parser checks itself.
+    pub fn problem<T>(&mut self, message: String) -> Option<T> {
         self.problems.push(message);
         None
     }

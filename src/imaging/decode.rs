@@ -9,6 +9,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, RgbImage, RgbaImage};
 use mozjpeg::{ColorSpace, Decompress, Marker};
+use mozjpeg_sys::{
+    JWRN_HIT_MARKER, JWRN_JPEG_EOF, jpeg_common_struct, jpeg_error_mgr, jpeg_std_error,
+};
 
 use super::geometry::Rect;
 use super::probe::swaps_axes;
@@ -213,13 +216,61 @@ fn decode_jpeg(bytes: &[u8], hint: DecodeHint) -> Result<(DynamicImage, bool), I
     })
 }
 
+/// The markers read besides the pixels: EXIF, ICC profile, Adobe (CMYK inversion).
+static JPEG_MARKERS: [Marker; 3] = [Marker::APP(1), Marker::APP(2), Marker::APP(14)];
+
+/// libjpeg's error manager, except that a file ending before its image data (which libjpeg
+/// only warns about, filling the rest with grey) is an error: an interrupted upload must never
+/// become a stored image. Errors unwind, as the `mozjpeg` crate's own manager does.
+fn strict_error_manager() -> jpeg_error_mgr {
+    // SAFETY: `jpeg_std_error` fills in every field of the zeroed struct.
+    let mut manager: jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    unsafe { jpeg_std_error(&mut manager) };
+    manager.error_exit = Some(fail);
+    manager.emit_message = Some(fail_on_truncation);
+    manager
+}
+
+/// libjpeg's text for the message it is reporting.
+fn libjpeg_message(cinfo: &mut jpeg_common_struct) -> String {
+    type FormatInto = unsafe extern "C-unwind" fn(&mut jpeg_common_struct, &mut [u8; 80]);
+    let mut buffer = [0u8; 80];
+    // SAFETY: libjpeg calls the error manager with `err` set. `format_message` writes at most
+    // 80 bytes, NUL included, into its buffer, which the binding declares shared by mistake.
+    unsafe {
+        if let Some(format) = (*cinfo.err).format_message {
+            let format: FormatInto = std::mem::transmute(format);
+            format(cinfo, &mut buffer);
+        }
+    }
+    let text = buffer.split(|&byte| byte == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(text).into_owned()
+}
+
+extern "C-unwind" fn fail(cinfo: &mut jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new(libjpeg_message(cinfo)));
+}
+
+extern "C-unwind" fn fail_on_truncation(
+    cinfo: &mut jpeg_common_struct,
+    level: std::os::raw::c_int,
+) {
+    // SAFETY: as above.
+    let code = unsafe { (*cinfo.err).msg_code };
+    if level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) {
+        std::panic::resume_unwind(Box::new(
+            "the file ends before its image data does (truncated)".to_owned(),
+        ));
+    }
+}
+
 fn decode_jpeg_unguarded(
     bytes: &[u8],
     hint: DecodeHint,
 ) -> Result<(DynamicImage, bool), ImagingError> {
     let io = |error: std::io::Error| ImagingError::Corrupt(error.to_string());
-    let markers = [Marker::APP(1), Marker::APP(2), Marker::APP(14)];
-    let mut decompress = Decompress::with_markers(&markers)
+    let mut decompress = Decompress::with_err(strict_error_manager())
+        .with_markers(&JPEG_MARKERS)
         .from_mem(bytes)
         .map_err(io)?;
 
@@ -438,9 +489,8 @@ mod tests {
     #[test]
     fn broken_files_are_errors_not_panics() {
         let jpeg = fixtures::encode(Format::Jpeg, 64, 64);
-        for cut in [20, 200, jpeg.len() / 2] {
-            // A cut inside the headers fails; a cut in the scan decodes the rest as grey.
-            let _ = decode(&jpeg[..cut], PLENTY, DecodeHint::default());
+        for cut in [20, 200, jpeg.len() / 2, jpeg.len() * 3 / 4] {
+            assert!(decode(&jpeg[..cut], PLENTY, DecodeHint::default()).is_err());
         }
         let mut garbage = jpeg[..4].to_vec();
         garbage.extend(std::iter::repeat_n(0xAB, 400));

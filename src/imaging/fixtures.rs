@@ -42,6 +42,22 @@ fn write(pixels: RgbImage, format: Format) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A JPEG of `scans` scans: a baseline file's one scan, repeated. Decoders would complain about
+/// the repeats; what matters is how many scans the file claims.
+pub fn jpeg_with_scans(scans: usize) -> Vec<u8> {
+    let jpeg = encode(Format::Jpeg, 16, 16);
+    let scan = (0..jpeg.len())
+        .find(|&at| jpeg[at..].starts_with(&[0xFF, 0xDA]))
+        .expect("a JPEG has a scan");
+    let end = jpeg.len() - 2;
+    let mut file = jpeg[..scan].to_vec();
+    for _ in 0..scans {
+        file.extend_from_slice(&jpeg[scan..end]);
+    }
+    file.extend_from_slice(&jpeg[end..]);
+    file
+}
+
 /// A JPEG whose stored pixels are `width`×`height`, tagged with EXIF `orientation` (1–8).
 pub fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u8> {
     let jpeg = encode(Format::Jpeg, width, height);

@@ -51,7 +51,14 @@ pub enum ProbeError {
     Unreadable(&'static str),
     #[error("is {width}x{height} pixels, more than the limit of {max} pixels")]
     TooManyPixels { width: u32, height: u32, max: u64 },
+    #[error("has more than {max} progressive scans (each one is a pass over the whole image)")]
+    TooManyScans { max: usize },
 }
+
+/// The most scans a JPEG may have. Each scan is a pass over the image's coefficients, so a few
+/// hundred kilobytes of tiny scans could cost a minute of CPU; real encoders write at most a few
+/// dozen, and libjpeg-turbo's own fuzzers stop at 500.
+pub const MAX_JPEG_SCANS: usize = 500;
 
 /// Identifies the image and reads its oriented dimensions from the header, refusing images over
 /// `max_pixels` before anything is decoded.
@@ -59,7 +66,14 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ProbeError> {
     let format = sniff(bytes).ok_or(ProbeError::Unsupported)?;
     let unreadable = ProbeError::Unreadable(format.as_str());
     let (stored_width, stored_height, orientation) = match format {
-        Format::Jpeg => jpeg_header(bytes).ok_or(unreadable)?,
+        Format::Jpeg => {
+            if more_scans_than(bytes, MAX_JPEG_SCANS) {
+                return Err(ProbeError::TooManyScans {
+                    max: MAX_JPEG_SCANS,
+                });
+            }
+            jpeg_header(bytes).ok_or(unreadable)?
+        }
         Format::Png => png_header(bytes).ok_or(unreadable)?,
         Format::Webp => {
             let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
@@ -135,6 +149,42 @@ fn jpeg_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
     .flatten()
 }
 
+/// Whether a JPEG has more than `max` scans (start-of-scan segments), found by walking its
+/// marker segments and skipping each scan's entropy-coded data: nothing is decoded. A file whose
+/// structure breaks off is left for the decoder to refuse.
+fn more_scans_than(bytes: &[u8], max: usize) -> bool {
+    const START_OF_SCAN: u8 = 0xDA;
+    const END_OF_IMAGE: u8 = 0xD9;
+    let mut scans = 0;
+    let mut at = 2; // after the start-of-image marker
+    while let [0xFF, marker, rest @ ..] = &bytes[at.min(bytes.len())..] {
+        match marker {
+            // Fill bytes before a marker, and the markers that carry no segment.
+            0xFF => at += 1,
+            0x01 | 0xD0..=0xD8 => at += 2,
+            &END_OF_IMAGE => break,
+            _ => {
+                let [high, low, ..] = rest else { break };
+                at += 2 + usize::from(u16::from_be_bytes([*high, *low]));
+                if *marker == START_OF_SCAN {
+                    scans += 1;
+                    if scans > max {
+                        return true;
+                    }
+                    // Entropy-coded data ends at the first 0xFF that is not a stuffed zero
+                    // or a restart marker.
+                    let data = bytes.get(at..).unwrap_or_default();
+                    at += data
+                        .windows(2)
+                        .position(|pair| pair[0] == 0xFF && !matches!(pair[1], 0x00 | 0xD0..=0xD7))
+                        .unwrap_or(data.len());
+                }
+            }
+        }
+    }
+    false
+}
+
 pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
         orientation,
@@ -156,7 +206,7 @@ pub(crate) fn image_format(format: Format) -> ImageFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::fixtures::{encode, jpeg_with_orientation};
+    use crate::imaging::fixtures::{encode, jpeg_with_orientation, jpeg_with_scans};
 
     const PLENTY: u64 = 1 << 26;
 
@@ -200,6 +250,22 @@ mod tests {
             })
         );
         assert!(probe(&png, 100).is_ok());
+    }
+
+    #[test]
+    fn refuses_a_jpeg_of_more_scans_than_the_limit_before_decoding() {
+        assert!(!more_scans_than(&jpeg_with_scans(3), 3));
+        assert!(more_scans_than(&jpeg_with_scans(4), 3));
+        assert!(probe(&jpeg_with_scans(MAX_JPEG_SCANS), PLENTY).is_ok());
+        let bomb = jpeg_with_scans(MAX_JPEG_SCANS + 1);
+        assert_eq!(
+            probe(&bomb, PLENTY),
+            Err(ProbeError::TooManyScans {
+                max: MAX_JPEG_SCANS
+            })
+        );
+        // Baseline files have one scan.
+        assert!(!more_scans_than(&encode(Format::Jpeg, 16, 16), 1));
     }
 
     #[test]
