@@ -12,6 +12,7 @@ use crate::store::aws::AwsResources;
 
 const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
+const DEFAULT_PUBLISH_LIMIT: u32 = 60;
 const DEFAULT_DATA_DIR: &str = ".data";
 const DEFAULT_MODELS_DIR: &str = ".models";
 /// Stable Diffusion 3.5 Large for both names: Bedrock has neither SDXL Lightning nor Flux.
@@ -39,6 +40,10 @@ pub struct Limits {
     /// Requests per minute allowed to each live key (unlimited when unset).
     #[arg(long, env = "IMGFORGE_RATE_LIMIT_LIVE")]
     pub rate_limit_live: Option<u32>,
+    /// Publishes and unpublishes allowed to each key per hour: each may invalidate a CDN path,
+    /// which CloudFront bills past its free thousand a month.
+    #[arg(long, env = "IMGFORGE_PUBLISH_LIMIT", default_value_t = DEFAULT_PUBLISH_LIMIT)]
+    pub publish_limit: u32,
 }
 
 impl Limits {
@@ -57,6 +62,7 @@ impl Default for Limits {
             max_pixels: DEFAULT_MAX_PIXELS,
             rate_limit_test: None,
             rate_limit_live: None,
+            publish_limit: DEFAULT_PUBLISH_LIMIT,
         }
     }
 }

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::operation::copy_object::CopyObjectOutput;
 use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
-use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::types::Object;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -116,10 +117,29 @@ fn resources() -> AwsResources {
     }
 }
 
-/// The app over clients that answer only by `rules`.
+/// The rate counters of a key that has used none of its limit: the previous window's count
+/// read, this one's counted.
+fn unused_rate_limit() -> [Rule; 2] {
+    let counter = |request_key: Option<&HashMap<String, AttributeValue>>| matches!(request_key.and_then(|key| key.get("pk")), Some(AttributeValue::S(pk)) if pk.starts_with("RATE#"));
+    [
+        mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(move |request| counter(request.key()))
+            .then_output(|| GetItemOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(move |request| counter(request.key()))
+            .then_output(|| UpdateItemOutput::builder().build()),
+    ]
+}
+
+/// The app over clients that answer only by `rules` (and the rate counters).
 fn app(dynamo_rules: &[&Rule], s3_rules: &[&Rule], cloudfront_rules: &[&Rule]) -> App {
+    let rate_limit = unused_rate_limit();
+    let dynamo_rules: Vec<&Rule> = rate_limit
+        .iter()
+        .chain(dynamo_rules.iter().copied())
+        .collect();
     // Without retries, each rule sees exactly the calls the code makes.
-    let dynamo = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamo_rules, |b| b
+    let dynamo = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &dynamo_rules, |b| b
         .retry_config(RetryConfig::disabled()));
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3_rules, |b| b
         .retry_config(RetryConfig::disabled()));
@@ -212,8 +232,13 @@ async fn a_failed_invalidation_keeps_the_copy_for_the_retry_to_finish() {
     let lock = update("SET lease_token", image_item(Some(&url)));
     let clear_url = update("REMOVE #url", image_item(None));
     let unlock = update("REMOVE lease_token", image_item(None));
-    let head = mock!(aws_sdk_s3::Client::head_object)
-        .then_output(|| HeadObjectOutput::builder().content_length(99).build());
+    let public_key = format!("public/images/{ID}");
+    let head = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(move |request| request.prefix() == Some(&public_key))
+        .then_output(move || {
+            let copy = Object::builder().key(format!("public/images/{ID}")).build();
+            ListObjectsV2Output::builder().contents(copy).build()
+        });
     let delete = mock!(aws_sdk_s3::Client::delete_object)
         .then_output(|| DeleteObjectOutput::builder().build());
     let invalidate = mock!(aws_sdk_cloudfront::Client::create_invalidation)

@@ -51,8 +51,7 @@ fn untagged(value: &Yaml) -> &Yaml {
 
 /// Each SAM function's binary, with the (method, path) of its HttpApi event if it has one.
 fn template_functions() -> BTreeMap<String, Option<(String, String)>> {
-    let template: Yaml =
-        serde_yaml_ng::from_str(&std::fs::read_to_string("template.yaml").unwrap()).unwrap();
+    let template = template();
     let mut functions = BTreeMap::new();
     for (_, resource) in template["Resources"].as_mapping().unwrap() {
         if resource["Type"] != "AWS::Serverless::Function" {
@@ -82,6 +81,66 @@ fn template_functions() -> BTreeMap<String, Option<(String, String)>> {
         );
     }
     functions
+}
+
+fn template() -> Yaml {
+    serde_yaml_ng::from_str(&std::fs::read_to_string("template.yaml").unwrap()).unwrap()
+}
+
+/// The stack's guard rails: what bounds a burst, a log's life, a browser's reading of a published
+/// file, and what a role may list.
+#[test]
+fn the_stack_throttles_expires_logs_sets_nosniff_and_lists_only_public_copies() {
+    let template = template();
+    let resources = &template["Resources"];
+    let throttling = &resources["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert_eq!(untagged(&throttling["ThrottlingRateLimit"]), "ApiRateLimit");
+    assert_eq!(
+        untagged(&throttling["ThrottlingBurstLimit"]),
+        "ApiBurstLimit"
+    );
+
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(untagged(&logging["LogGroup"]), "FunctionLogs");
+    for group in ["FunctionLogs", "ApiAccessLogs"] {
+        assert_eq!(
+            untagged(&resources[group]["Properties"]["RetentionInDays"]),
+            "LogRetentionDays"
+        );
+    }
+
+    // CloudFront's managed SecurityHeadersPolicy sends X-Content-Type-Options: nosniff.
+    let behaviour =
+        &resources["Distribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+    assert_eq!(
+        behaviour["ResponseHeadersPolicyId"],
+        "67f7725c-6f97-4210-82d7-5512b31e9d03"
+    );
+
+    let mut listing = 0;
+    for (name, resource) in resources.as_mapping().unwrap() {
+        let Some(policies) = resource["Properties"]["Policies"].as_sequence() else {
+            continue;
+        };
+        for statement in policies
+            .iter()
+            .filter_map(|policy| policy["Statement"].as_sequence())
+            .flatten()
+        {
+            let actions = match &statement["Action"] {
+                Yaml::Sequence(actions) => actions.clone(),
+                action => vec![action.clone()],
+            };
+            if actions.iter().any(|action| action == "s3:ListBucket") {
+                listing += 1;
+                assert_eq!(
+                    statement["Condition"]["StringLike"]["s3:prefix"], "public/images/*",
+                    "{name:?} may list only public copies"
+                );
+            }
+        }
+    }
+    assert_eq!(listing, 2, "publish and unpublish check for a public copy");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::layout::{original_key, public_key};
 use super::{
     BlobStore, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart, Locked,
-    Ports, Publisher, RateLimiter, StoredResponse, UploadIndex,
+    Ports, Publisher, RateLimiter, StoredResponse, UploadIndex, Window,
 };
 use crate::domain::{
     BackendError, Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus,
@@ -280,11 +280,12 @@ pub async fn blobs_and_publisher(blobs: &dyn BlobStore, publisher: &dyn Publishe
     assert_eq!(blobs.get(&key).await.unwrap(), None);
 }
 
-/// Rate counters: per key and minute, refusing past the limit without counting.
+/// Rate counters: per subject and window, refusing past the limit without counting, the
+/// previous window's count still readable.
 pub async fn rate_limiter(limiter: &dyn RateLimiter) {
     let key = format!("{:064x}", rand::random::<u128>());
     let other = format!("{:064x}", rand::random::<u128>());
-    let minute = Utc::now().timestamp() / 60;
+    let minute = Window::at(Utc::now().timestamp(), 60);
     for _ in 0..3 {
         assert!(limiter.admit(&key, minute, 3).await.unwrap());
     }
@@ -298,11 +299,29 @@ pub async fn rate_limiter(limiter: &dyn RateLimiter) {
     );
     assert!(
         limiter.admit(&other, minute, 3).await.unwrap(),
-        "keys count apart"
+        "subjects count apart"
     );
+    assert_eq!(limiter.count(&key, minute).await.unwrap(), 3);
+    assert_eq!(limiter.count(&other, minute).await.unwrap(), 1);
+    let next = Window {
+        index: minute.index + 1,
+        ..minute
+    };
     assert!(
-        limiter.admit(&key, minute + 1, 3).await.unwrap(),
-        "a new minute starts afresh"
+        limiter.admit(&key, next, 3).await.unwrap(),
+        "a new window starts afresh"
+    );
+    assert_eq!(
+        limiter.count(&key, next.previous()).await.unwrap(),
+        3,
+        "the previous window is remembered"
+    );
+    assert_eq!(limiter.count(&key, minute.previous()).await.unwrap(), 0);
+    let hour = Window::at(Utc::now().timestamp(), 3600);
+    assert_eq!(
+        limiter.count(&key, hour).await.unwrap(),
+        0,
+        "windows of other lengths count apart"
     );
 }
 

@@ -141,12 +141,46 @@ pub trait Publisher: Send + Sync {
     async fn unpublish(&self, id: &ImageId) -> BackendResult<()>;
 }
 
-/// Requests per API key and minute, counted where every server (or Lambda) sees the same count.
+/// A span of time a rate is counted over: the `index`th period of `seconds` since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub index: i64,
+    pub seconds: u32,
+}
+
+impl Window {
+    /// The window of `seconds` that holds the instant `epoch_seconds`.
+    pub fn at(epoch_seconds: i64, seconds: u32) -> Self {
+        Self {
+            index: epoch_seconds.div_euclid(i64::from(seconds)),
+            seconds,
+        }
+    }
+
+    pub fn previous(self) -> Self {
+        Self {
+            index: self.index - 1,
+            ..self
+        }
+    }
+
+    /// When the window after this one ends: until then its count is still needed.
+    pub fn needed_until(self) -> i64 {
+        (self.index + 2) * i64::from(self.seconds)
+    }
+}
+
+/// Requests counted per subject (an API key, or a key's use of one costly operation) and time
+/// window, where every server (or Lambda) sees the same count.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Counts one request of the key with `key_hash` in minute `window` (minutes since the
-    /// epoch); `false` if that would be more than `limit`, and then nothing is counted.
-    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> BackendResult<bool>;
+    /// Counts one request of `subject` in `window`; `false` if that would be more than `limit`
+    /// (at least 1), and then nothing is counted.
+    async fn admit(&self, subject: &str, window: Window, limit: u32) -> BackendResult<bool>;
+
+    /// The requests counted for `subject` in `window` (0 once it is forgotten, which is never
+    /// before the window after it has ended).
+    async fn count(&self, subject: &str, window: Window) -> BackendResult<u32>;
 }
 
 /// A response kept for retries of the same request.

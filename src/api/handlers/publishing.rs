@@ -1,7 +1,9 @@
-//! Publish, unpublish and delete; the publishing service orders their steps.
+//! Publish, unpublish and delete; the publishing service orders their steps. Publishing has its
+//! own hourly limit per key (`IMGFORGE_PUBLISH_LIMIT`).
 
 use lambda_http::Request;
 
+use crate::api::auth;
 use crate::api::input::{image_id, no_parameters};
 use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
@@ -11,6 +13,7 @@ use crate::services::publishing;
 pub async fn publish_image(app: &App, caller: Caller, request: Request) -> HandlerResult {
     let id = image_id(&request)?;
     no_parameters(&request)?;
+    auth::admit_publishing(app, &caller).await?;
     output::json(201, &publishing::publish(app, &caller.owner, &id).await?)
 }
 
@@ -18,6 +21,7 @@ pub async fn publish_image(app: &App, caller: Caller, request: Request) -> Handl
 pub async fn unpublish_image(app: &App, caller: Caller, request: Request) -> HandlerResult {
     let id = image_id(&request)?;
     no_parameters(&request)?;
+    auth::admit_publishing(app, &caller).await?;
     output::json(201, &publishing::unpublish(app, &caller.owner, &id).await?)
 }
 

@@ -26,7 +26,7 @@ use crate::domain::{
 };
 use crate::store::{
     BackendResult, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart,
-    Locked, RateLimiter, StoredResponse, UploadIndex,
+    Locked, RateLimiter, StoredResponse, UploadIndex, Window,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -446,15 +446,16 @@ impl KeyStore for DynamoStore {
 
 #[async_trait]
 impl RateLimiter for DynamoStore {
-    /// One conditional counter per key and minute, so that every Lambda sees the same count;
-    /// the TTL removes it once the minute is long past.
-    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> BackendResult<bool> {
+    /// One conditional counter per subject and window, so that every Lambda sees the same
+    /// count; the TTL removes it once it can no longer be asked for.
+    async fn admit(&self, subject: &str, window: Window, limit: u32) -> BackendResult<bool> {
+        let (pk, sk) = rate_key(subject, window);
         let counted = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key_hash}")))
-            .key("sk", s(format!("MINUTE#{window}")))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .update_expression("SET #count = if_not_exists(#count, :zero) + :one, #ttl = :ttl")
             .condition_expression("attribute_not_exists(#count) OR #count < :limit")
             .expression_attribute_names("#count", "count")
@@ -462,7 +463,7 @@ impl RateLimiter for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n((window + 2) * 60))
+            .expression_attribute_values(":ttl", n(window.needed_until()))
             .send()
             .await;
         match counted {
@@ -471,6 +472,19 @@ impl RateLimiter for DynamoStore {
             Err(error) => Err(sdk_error(error)),
         }
     }
+
+    async fn count(&self, subject: &str, window: Window) -> BackendResult<u32> {
+        let (pk, sk) = rate_key(subject, window);
+        let item = self.get_item(pk, sk).await?;
+        item.map_or(Ok(0), |item| number(&item, "count"))
+    }
+}
+
+fn rate_key(subject: &str, window: Window) -> (String, String) {
+    (
+        format!("RATE#{subject}"),
+        format!("WINDOW#{}#{}", window.seconds, window.index),
+    )
 }
 
 fn idempotency_pk(owner: &Owner) -> String {

@@ -67,19 +67,23 @@ impl BlobStore for S3BlobStore {
         Ok(Some(body.into_bytes()))
     }
 
+    /// A listing of `key` as a prefix, not a HeadObject: S3 answers a HeadObject of a missing
+    /// object 403 unless the role may list the whole bucket, while a listing needs
+    /// `s3:ListBucket` only for the prefixes it names.
     async fn exists(&self, key: &str) -> BackendResult<bool> {
-        match self
+        let listed = self
             .client
-            .head_object()
+            .list_objects_v2()
             .bucket(&self.bucket)
-            .key(key)
+            .prefix(key)
+            .max_keys(1)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-            Err(error) => Err(sdk_error(error)),
-        }
+            .map_err(sdk_error)?;
+        Ok(listed
+            .contents()
+            .first()
+            .is_some_and(|object| object.key() == Some(key)))
     }
 
     async fn delete(&self, key: &str) -> BackendResult<()> {

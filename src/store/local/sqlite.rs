@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::store::{
     BackendResult, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart,
-    Locked, RateLimiter, StoredResponse, UploadIndex,
+    Locked, RateLimiter, StoredResponse, UploadIndex, Window,
 };
 
 const SCHEMA: &str = "
@@ -470,14 +470,14 @@ impl UploadIndex for SqliteStore {
 
 #[async_trait]
 impl RateLimiter for SqliteStore {
-    async fn admit(&self, key_hash: &str, window: i64, limit: u32) -> BackendResult<bool> {
-        let hash = key_hash.to_owned();
+    async fn admit(&self, subject: &str, window: Window, limit: u32) -> BackendResult<bool> {
+        let subject = rate_subject(subject, window);
         self.call(move |connection| {
-            // Past minutes are of no more use.
+            // Windows before the previous one are of no more use.
             connection
                 .execute(
-                    "DELETE FROM rate_limits WHERE hash = ?1 AND window < ?2",
-                    params![hash, window],
+                    "DELETE FROM rate_limits WHERE hash = ?1 AND window < ?2 - 1",
+                    params![subject, window.index],
                 )
                 .map_err(sql_error)?;
             let counted = connection
@@ -485,13 +485,34 @@ impl RateLimiter for SqliteStore {
                     "INSERT INTO rate_limits (hash, window, count) VALUES (?1, ?2, 1) \
                      ON CONFLICT (hash, window) DO UPDATE SET count = count + 1 \
                      WHERE count < ?3",
-                    params![hash, window, limit],
+                    params![subject, window.index, limit],
                 )
                 .map_err(sql_error)?;
             Ok(counted == 1)
         })
         .await
     }
+
+    async fn count(&self, subject: &str, window: Window) -> BackendResult<u32> {
+        let subject = rate_subject(subject, window);
+        self.call(move |connection| {
+            connection
+                .query_row(
+                    "SELECT count FROM rate_limits WHERE hash = ?1 AND window = ?2",
+                    params![subject, window.index],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map(Option::unwrap_or_default)
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
+
+/// Counters of windows of different lengths are kept apart.
+fn rate_subject(subject: &str, window: Window) -> String {
+    format!("{subject}#{}", window.seconds)
 }
 
 #[async_trait]
