@@ -3,6 +3,7 @@
 use crate::config::{Config, Limits};
 use crate::engines::Engines;
 use crate::fetch::FetchPolicy;
+use crate::services::memory::MemoryBudget;
 use crate::store::Ports;
 
 pub struct App {
@@ -11,6 +12,8 @@ pub struct App {
     /// The analysis engines this process has.
     pub engines: Engines,
     pub limits: Limits,
+    /// What image work in progress may hold.
+    pub memory: MemoryBudget,
     /// Where create-from-URL may fetch.
     pub fetch: FetchPolicy,
     /// Base of the absolute URLs the API hands out (pagination links), when the request's own
@@ -25,6 +28,7 @@ impl App {
             store,
             engines: Engines::default(),
             limits: config.limits.clone(),
+            memory: MemoryBudget::new(config.limits.memory_budget()),
             fetch: FetchPolicy::new(&config.fetch),
             api_base_url: config.api_base_url.clone(),
         }

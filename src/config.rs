@@ -40,13 +40,69 @@ pub struct Limits {
     /// Requests per minute allowed to each live key (unlimited when unset).
     #[arg(long, env = "IMGFORGE_RATE_LIMIT_LIVE")]
     pub rate_limit_live: Option<u32>,
+    /// Memory the image work in progress may hold at once, e.g. `1GiB` or `512MiB` (default:
+    /// a Lambda's memory less what its runtime needs, else half the machine's memory).
+    /// Work waits for its share, briefly, then is answered 503; work that could never fit is
+    /// refused with 422.
+    #[arg(long, env = "IMGFORGE_MAX_MEMORY", value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
     /// Publishes and unpublishes allowed to each key per hour: each may invalidate a CDN path,
     /// which CloudFront bills past its free thousand a month.
     #[arg(long, env = "IMGFORGE_PUBLISH_LIMIT", default_value_t = DEFAULT_PUBLISH_LIMIT)]
     pub publish_limit: u32,
 }
 
+/// What a Lambda keeps for its runtime, its request and response, outside the image work.
+const LAMBDA_RESERVED_BYTES: u64 = 160 * MIB;
+const MIB: u64 = 1024 * 1024;
+/// When the machine's memory cannot be read.
+const FALLBACK_MEMORY_BUDGET: u64 = 2048 * MIB;
+
+/// `1073741824`, `1024MiB`, `1GiB` (also `KiB`).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit_bytes = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => MIB,
+        "GiB" => 1024 * MIB,
+        other => return Err(format!("unknown unit {other:?}: use B, KiB, MiB or GiB")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(unit_bytes))
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| format!("{text:?} is not a size such as 512MiB or 2GiB"))
+}
+
+/// The machine's memory, from /proc/meminfo.
+fn machine_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 impl Limits {
+    /// The memory budget: as configured, else sized to where the process runs.
+    pub fn memory_budget(&self) -> u64 {
+        if let Some(bytes) = self.max_memory {
+            return bytes;
+        }
+        let lambda_mib = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|mib| mib.parse::<u64>().ok());
+        match lambda_mib {
+            Some(mib) => (mib * MIB).saturating_sub(LAMBDA_RESERVED_BYTES).max(MIB),
+            None => machine_memory().map_or(FALLBACK_MEMORY_BUDGET, |bytes| bytes / 2),
+        }
+    }
+
     pub fn rate_limit(&self, stage: Stage) -> Option<u32> {
         match stage {
             Stage::Test => self.rate_limit_test,
@@ -63,6 +119,7 @@ impl Default for Limits {
             rate_limit_test: None,
             rate_limit_live: None,
             publish_limit: DEFAULT_PUBLISH_LIMIT,
+            max_memory: None,
         }
     }
 }
@@ -340,5 +397,15 @@ mod tests {
         );
         assert!(BedrockModels::visualize("llava").is_err());
         assert!(BedrockModels::visualize("llava=").is_err());
+    }
+
+    #[test]
+    fn sizes_are_read_in_binary_units() {
+        assert_eq!(super::parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(super::parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(super::parse_bytes("4096"), Ok(4096));
+        assert!(super::parse_bytes("1GB").is_err());
+        assert!(super::parse_bytes("0MiB").is_err());
+        assert!(super::parse_bytes("lots").is_err());
     }
 }

@@ -44,6 +44,10 @@ pub fn decode(bytes: &[u8], max_pixels: u64, hint: DecodeHint) -> Result<Decoded
 /// before they are accepted, so that every stored image can be worked on.
 pub fn verify(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ImagingError> {
     let probed = probe(bytes, max_pixels)?;
+    if probed.format == Format::Png {
+        check_png_rows(bytes, &probed).map_err(ImagingError::Corrupt)?;
+        return Ok(probed);
+    }
     let smallest = DecodeHint {
         shrink_to: Some((1, 1)),
         region: None,
@@ -99,12 +103,15 @@ const PNG_METADATA_BYTES: u64 = 4 * 1024 * 1024;
 
 /// PNG through the `png` crate, any bit depth and colour type to 8-bit RGB(A). A region of a
 /// non-interlaced image stops decoding at its last row; the flag says whether it was applied.
-fn decode_png(
-    bytes: &[u8],
+fn png_error(error: png::DecodingError) -> String {
+    error.to_string()
+}
+
+/// A PNG reader giving 8-bit rows, its allocations bounded by what the image can need.
+fn png_reader<'a>(
+    bytes: &'a [u8],
     probed: &ImageInfo,
-    region: Option<Rect>,
-) -> Result<(DynamicImage, bool), String> {
-    let error = |error: png::DecodingError| error.to_string();
+) -> Result<png::Reader<Cursor<&'a [u8]>>, String> {
     // Everything the decoder may allocate, compressed chunks such as the profile included: the
     // largest pixel buffer this image can need (16-bit RGBA), plus room for its metadata.
     let pixels = u64::from(probed.width) * u64::from(probed.height);
@@ -113,7 +120,23 @@ fn decode_png(
         png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: budget });
     decoder.set_ignore_text_chunk(true);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().map_err(error)?;
+    decoder.read_info().map_err(png_error)
+}
+
+/// Decodes every row of a PNG and keeps none: whether it is whole, in the memory of a row.
+fn check_png_rows(bytes: &[u8], probed: &ImageInfo) -> Result<(), String> {
+    let mut reader = png_reader(bytes, probed)?;
+    while reader.next_row().map_err(png_error)?.is_some() {}
+    Ok(())
+}
+
+fn decode_png(
+    bytes: &[u8],
+    probed: &ImageInfo,
+    region: Option<Rect>,
+) -> Result<(DynamicImage, bool), String> {
+    let error = png_error;
+    let mut reader = png_reader(bytes, probed)?;
     let info = reader.info();
     let (width, height) = (info.width, info.height);
     let icc = info.icc_profile.as_ref().map(|icc| icc.to_vec());
@@ -169,24 +192,45 @@ fn decode_png(
     Ok((image, region.is_some()))
 }
 
-/// WebP pixels through libwebp (several times faster than the pure-Rust decoder); the profile and
-/// orientation from the container's chunks.
+/// WebP pixels through libwebp (several times faster than the pure-Rust decoder), decoded
+/// straight into the image's buffer; the profile and orientation from the container's chunks.
 fn decode_webp(bytes: &[u8]) -> Result<DynamicImage, String> {
     let mut metadata = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
         .map_err(|error| error.to_string())?;
     let icc = metadata.icc_profile().ok().flatten();
     let orientation = metadata.orientation().unwrap_or(Orientation::NoTransforms);
-    let decoded = webp::Decoder::new(bytes)
-        .decode()
-        .ok_or_else(|| "libwebp could not decode the image".to_owned())?;
-    let (width, height) = (decoded.width(), decoded.height());
-    let pixels = decoded.to_vec();
-    let image = if decoded.is_alpha() {
+    let features = webp::BitstreamFeatures::new(bytes)
+        .filter(|features| !features.has_animation())
+        .ok_or("not a still WebP image")?;
+    let (width, height) = (features.width(), features.height());
+    let channels = if features.has_alpha() { 4 } else { 3 };
+    let stride = width as usize * channels;
+    let mut pixels = vec![0u8; stride * height as usize];
+    let into = if features.has_alpha() {
+        libwebp_sys::WebPDecodeRGBAInto
+    } else {
+        libwebp_sys::WebPDecodeRGBInto
+    };
+    // SAFETY: `pixels` holds `height` rows of `stride` bytes, which is what libwebp is told
+    // it may write; it returns null, having written nothing usable, on any error.
+    let written = unsafe {
+        into(
+            bytes.as_ptr(),
+            bytes.len(),
+            pixels.as_mut_ptr(),
+            pixels.len(),
+            i32::try_from(stride).map_err(|_| "the image is too wide")?,
+        )
+    };
+    if written.is_null() {
+        return Err("libwebp could not decode the image".to_owned());
+    }
+    let image = if channels == 4 {
         RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
     } else {
         RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
     };
-    let mut image = image.ok_or_else(|| "libwebp returned a short buffer".to_owned())?;
+    let mut image = image.ok_or("libwebp returned a short buffer")?;
     to_srgb_image(&mut image, icc.as_deref());
     image.apply_orientation(orientation);
     Ok(image)

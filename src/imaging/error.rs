@@ -12,6 +12,11 @@ pub enum ImagingError {
     OutputTooLarge { width: u64, height: u64, max: u64 },
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "would need about {needed_mib} MiB of memory to process, more than this server's \
+         budget of {budget_mib} MiB"
+    )]
+    TooLargeToProcess { needed_mib: u32, budget_mib: u32 },
 }
 
 impl ImagingError {
@@ -19,7 +24,9 @@ impl ImagingError {
     /// ("image", "url"), or "the image" being transformed.
     pub fn about(&self, subject: &str) -> String {
         match self {
-            Self::Probe(_) | Self::Corrupt(_) => format!("{subject} {self}"),
+            Self::Probe(_) | Self::Corrupt(_) | Self::TooLargeToProcess { .. } => {
+                format!("{subject} {self}")
+            }
             Self::OutputTooLarge { .. } => format!("the result {self}"),
             Self::Invalid(problem) => problem.clone(),
         }

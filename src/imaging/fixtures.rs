@@ -42,6 +42,19 @@ fn write(pixels: RgbImage, format: Format) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A `width`×`height` image of one colour as a lossless WebP: a few dozen bytes for any size.
+pub fn blank_webp(width: u32, height: u32) -> Vec<u8> {
+    let pixels = vec![0; width as usize * height as usize * 3];
+    webp::Encoder::from_rgb(&pixels, width, height)
+        .encode_lossless()
+        .to_vec()
+}
+
+/// The same as a PNG: a few hundred bytes a megapixel.
+pub fn blank_png(width: u32, height: u32) -> Vec<u8> {
+    write(RgbImage::new(width, height), Format::Png)
+}
+
 /// A JPEG of `scans` scans: a baseline file's one scan, repeated. Decoders would complain about
 /// the repeats; what matters is how many scans the file claims.
 pub fn jpeg_with_scans(scans: usize) -> Vec<u8> {

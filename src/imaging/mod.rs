@@ -9,6 +9,7 @@ mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 mod geometry;
+mod memory;
 mod placeholder;
 mod probe;
 mod profile;
@@ -23,6 +24,7 @@ pub use decode::{DecodeHint, Decoded, decode, verify};
 pub use encode::{DEFAULT_QUALITY, encode};
 pub use error::ImagingError;
 pub use geometry::{Mirror, Rect};
+pub use memory::{cut_out_memory, reduction_memory, transform_memory, verify_memory};
 pub use placeholder::test_image;
 pub use probe::{ImageInfo, ProbeError, probe, sniff};
 pub use resize::{Fit, Gravity, ResizeSpec};

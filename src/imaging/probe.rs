@@ -67,7 +67,7 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ProbeError> {
     let unreadable = ProbeError::Unreadable(format.as_str());
     let (stored_width, stored_height, orientation) = match format {
         Format::Jpeg => {
-            if more_scans_than(bytes, MAX_JPEG_SCANS) {
+            if jpeg_structure(bytes).scans > MAX_JPEG_SCANS {
                 return Err(ProbeError::TooManyScans {
                     max: MAX_JPEG_SCANS,
                 });
@@ -149,13 +149,24 @@ fn jpeg_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
     .flatten()
 }
 
-/// Whether a JPEG has more than `max` scans (start-of-scan segments), found by walking its
-/// marker segments and skipping each scan's entropy-coded data: nothing is decoded. A file whose
-/// structure breaks off is left for the decoder to refuse.
-fn more_scans_than(bytes: &[u8], max: usize) -> bool {
+/// What a JPEG's marker segments tell of the work of decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JpegStructure {
+    /// Start-of-scan segments, counted up to one past [`MAX_JPEG_SCANS`].
+    pub scans: usize,
+    /// Colour components of the frame (0 if no frame header was found).
+    pub components: u8,
+}
+
+/// Walks a JPEG's marker segments, skipping each scan's entropy-coded data: nothing is
+/// decoded. A file whose structure breaks off is left for the decoder to refuse.
+pub(crate) fn jpeg_structure(bytes: &[u8]) -> JpegStructure {
     const START_OF_SCAN: u8 = 0xDA;
     const END_OF_IMAGE: u8 = 0xD9;
-    let mut scans = 0;
+    let mut structure = JpegStructure {
+        scans: 0,
+        components: 0,
+    };
     let mut at = 2; // after the start-of-image marker
     while let [0xFF, marker, rest @ ..] = &bytes[at.min(bytes.len())..] {
         match marker {
@@ -164,12 +175,18 @@ fn more_scans_than(bytes: &[u8], max: usize) -> bool {
             0x01 | 0xD0..=0xD8 => at += 2,
             &END_OF_IMAGE => break,
             _ => {
-                let [high, low, ..] = rest else { break };
+                let [high, low, segment @ ..] = rest else {
+                    break;
+                };
+                // Start of frame (not DHT, JPG or DAC): precision, height, width, components.
+                if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    structure.components = segment.get(5).copied().unwrap_or_default();
+                }
                 at += 2 + usize::from(u16::from_be_bytes([*high, *low]));
                 if *marker == START_OF_SCAN {
-                    scans += 1;
-                    if scans > max {
-                        return true;
+                    structure.scans += 1;
+                    if structure.scans > MAX_JPEG_SCANS {
+                        break;
                     }
                     // Entropy-coded data ends at the first 0xFF that is not a stuffed zero
                     // or a restart marker.
@@ -182,7 +199,7 @@ fn more_scans_than(bytes: &[u8], max: usize) -> bool {
             }
         }
     }
-    false
+    structure
 }
 
 pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
@@ -254,8 +271,13 @@ mod tests {
 
     #[test]
     fn refuses_a_jpeg_of_more_scans_than_the_limit_before_decoding() {
-        assert!(!more_scans_than(&jpeg_with_scans(3), 3));
-        assert!(more_scans_than(&jpeg_with_scans(4), 3));
+        assert_eq!(
+            jpeg_structure(&jpeg_with_scans(3)),
+            JpegStructure {
+                scans: 3,
+                components: 3
+            }
+        );
         assert!(probe(&jpeg_with_scans(MAX_JPEG_SCANS), PLENTY).is_ok());
         let bomb = jpeg_with_scans(MAX_JPEG_SCANS + 1);
         assert_eq!(
@@ -264,8 +286,9 @@ mod tests {
                 max: MAX_JPEG_SCANS
             })
         );
-        // Baseline files have one scan.
-        assert!(!more_scans_than(&encode(Format::Jpeg, 16, 16), 1));
+        // Baseline files have one scan; counting stops past the limit.
+        assert_eq!(jpeg_structure(&encode(Format::Jpeg, 16, 16)).scans, 1);
+        assert_eq!(jpeg_structure(&bomb).scans, MAX_JPEG_SCANS + 1);
     }
 
     #[test]

@@ -168,10 +168,13 @@ pub fn transform(
     })
 }
 
-/// A watermark decoded and scaled to its size; one side given keeps its aspect ratio.
-fn overlay(watermark: &Watermark, max_pixels: u64) -> Result<Overlay, ImagingError> {
-    let image = decode(&watermark.image, max_pixels, DecodeHint::default())?.image;
-    let (width, height) = (image.width(), image.height());
+/// The size a watermark of `width`×`height` is scaled to: as given, or one side given and the
+/// other kept in proportion.
+pub(super) fn overlay_size<Image>(
+    watermark: &Watermark<Image>,
+    width: u32,
+    height: u32,
+) -> (u32, u32) {
     let spec = ResizeSpec {
         width: watermark.width,
         height: watermark.height,
@@ -179,7 +182,13 @@ fn overlay(watermark: &Watermark, max_pixels: u64) -> Result<Overlay, ImagingErr
         gravity: Default::default(),
         background: None,
     };
-    let (out_w, out_h) = spec.output_size(width, height);
+    spec.output_size(width, height)
+}
+
+/// A watermark decoded and scaled to its size.
+fn overlay(watermark: &Watermark, max_pixels: u64) -> Result<Overlay, ImagingError> {
+    let image = decode(&watermark.image, max_pixels, DecodeHint::default())?.image;
+    let (out_w, out_h) = overlay_size(watermark, image.width(), image.height());
     check_pixels(out_w, out_h, max_pixels)?;
     let image = DynamicImage::ImageRgba8(image.into_rgba8());
     Ok(Overlay {

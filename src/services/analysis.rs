@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::Utc;
 
 use super::images;
 use crate::app::App;
 use crate::domain::{ApiError, Document, Image, ImageId, Owner};
 use crate::engines::{Classifier, EncodedImage, Label, Segmenter, TextReader};
-use crate::imaging::{ImagingError, cut_out, model_input, reader_input};
+use crate::imaging::{
+    ImagingError, cut_out, cut_out_memory, model_input, reader_input, reduction_memory,
+};
 use crate::runtime::off_the_async_threads;
 
 /// The classifier crops a 224-pixel square from the short side at 256; a longer side of 1024
@@ -53,16 +56,17 @@ fn text_reader(app: &App) -> Result<&Arc<dyn TextReader>, ApiError> {
     )
 }
 
-/// The original of an image found with `images::find`, prepared for an engine off the async
-/// threads.
-async fn prepared<T: Send + 'static>(
+/// An original reduced to at most `side` pixels a side by `prepare` off the async threads, once
+/// the memory budget admits it.
+async fn reduced<T: Send + 'static>(
     app: &App,
-    owner: &Owner,
-    id: &ImageId,
+    bytes: Bytes,
+    side: u32,
     prepare: impl FnOnce(&[u8], u64) -> Result<T, ImagingError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let bytes = images::original(app, owner, id).await?;
     let max_pixels = app.limits.max_pixels;
+    let needed = reduction_memory(&bytes, max_pixels, side)?;
+    let _reservation = app.memory.reserve(needed).await?;
     Ok(off_the_async_threads(move || prepare(&bytes, max_pixels)).await?)
 }
 
@@ -76,7 +80,8 @@ pub async fn classify(
     // An unknown image (404) is found before a missing engine (501).
     images::find(app, owner, id).await?;
     let classifier = classifier(app)?;
-    let input = prepared(app, owner, id, |bytes, max_pixels| {
+    let original = images::original(app, owner, id).await?;
+    let input = reduced(app, original, CLASSIFIER_INPUT_SIDE, |bytes, max_pixels| {
         model_input(bytes, max_pixels, CLASSIFIER_INPUT_SIDE)
     })
     .await?;
@@ -93,12 +98,19 @@ pub async fn remove_background(
     let source = images::find(app, owner, id).await?;
     let segmenter = segmenter(app)?;
     let bytes = images::original(app, owner, id).await?;
-    let max_pixels = app.limits.max_pixels;
-    let input = {
-        let bytes = bytes.clone();
-        off_the_async_threads(move || model_input(&bytes, max_pixels, SEGMENTER_INPUT_SIDE)).await?
-    };
+    let input = reduced(
+        app,
+        bytes.clone(),
+        SEGMENTER_INPUT_SIDE,
+        |bytes, max_pixels| model_input(bytes, max_pixels, SEGMENTER_INPUT_SIDE),
+    )
+    .await?;
     let mask = segmenter.foreground(input).await?;
+    let max_pixels = app.limits.max_pixels;
+    let _reservation = app
+        .memory
+        .reserve(cut_out_memory(&bytes, max_pixels)?)
+        .await?;
     let output = off_the_async_threads(move || cut_out(&bytes, &mask, max_pixels)).await?;
     let image = Image::new(
         ImageId::generate(Utc::now()),
@@ -118,7 +130,8 @@ pub(super) async fn encoded_within(
     id: &ImageId,
     (max_bytes, max_side): (u64, u32),
 ) -> Result<EncodedImage, ApiError> {
-    let output = prepared(app, owner, id, move |bytes, max_pixels| {
+    let original = images::original(app, owner, id).await?;
+    let output = reduced(app, original, max_side, move |bytes, max_pixels| {
         reader_input(bytes, max_pixels, max_bytes, max_side)
     })
     .await?;

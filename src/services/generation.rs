@@ -14,6 +14,7 @@ use crate::domain::{ApiError, Image, ImageId, Owner, Stage};
 use crate::engines::{Generated, ImageGenerator, ImagePrompt, VisualAnswerer};
 use crate::imaging;
 use crate::runtime::off_the_async_threads;
+use crate::services::memory::ImageWorkError;
 
 /// What a test key's visual question is answered.
 pub const MASKED_ANSWER: &str =
@@ -56,9 +57,13 @@ pub async fn imagine(
         },
     };
     // The engine's output is checked like any file before it is stored; a bad one is our fault.
-    let file = images::verify_file(app, bytes)
-        .await
-        .map_err(|error| ApiError::internal(format!("the generated image: {error}")))?;
+    let file = match images::verify_file(app, bytes).await {
+        Ok(file) => file,
+        Err(ImageWorkError::Refused(error)) => {
+            return Err(ApiError::internal(format!("the generated image: {error}")));
+        }
+        Err(ImageWorkError::Busy(error)) => return Err(error),
+    };
     Ok(images::create(app, owner, ImageId::generate(Utc::now()), name, file).await?)
 }
 

@@ -8,8 +8,9 @@ use chrono::Utc;
 
 use crate::app::App;
 use crate::domain::{ApiError, BackendError, Format, Image, ImageId, Owner};
-use crate::imaging::{ImageInfo, ImagingError, verify};
+use crate::imaging::{ImageInfo, verify, verify_memory};
 use crate::runtime::off_the_async_threads;
+use crate::services::memory::ImageWorkError;
 use crate::store::ListStart;
 use crate::store::layout::original_key;
 
@@ -24,14 +25,19 @@ pub struct Verified {
     info: ImageInfo,
 }
 
-/// Checks a file before it may become an image (every way in: upload, URL, direct upload).
-pub async fn verify_file(app: &App, bytes: Bytes) -> Result<Verified, ImagingError> {
+/// Checks a file before it may become an image (every way in: upload, URL, direct upload),
+/// once the memory budget admits the check.
+pub async fn verify_file(app: &App, bytes: Bytes) -> Result<Verified, ImageWorkError> {
     let max_pixels = app.limits.max_pixels;
-    off_the_async_threads(move || {
-        let info = verify(&bytes, max_pixels)?;
-        Ok(Verified { bytes, info })
-    })
-    .await
+    let _reservation = app
+        .memory
+        .reserve(verify_memory(&bytes, max_pixels)?)
+        .await?;
+    let info = {
+        let bytes = bytes.clone();
+        off_the_async_threads(move || verify(&bytes, max_pixels)).await?
+    };
+    Ok(Verified { bytes, info })
 }
 
 /// Stores a verified file as the image `id` named `name`. `AlreadyExists` if the id is taken.
@@ -58,7 +64,7 @@ pub async fn create_from_url(
     let bytes = app.fetch.fetch(url, app.limits.max_upload_bytes).await?;
     let file = verify_file(app, bytes)
         .await
-        .map_err(|error| ApiError::validation(error.about("url")))?;
+        .map_err(|error| error.about("url"))?;
     Ok(create(app, owner, ImageId::generate(Utc::now()), name, file).await?)
 }
 

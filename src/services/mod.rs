@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod generation;
 pub mod images;
+pub mod memory;
 pub mod publishing;
 pub mod transform;
 pub mod uploads;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::images;
 use crate::app::App;
 use crate::domain::{ApiError, Image, ImageId, Owner};
-use crate::imaging::{Operation, Output, Watermark, transform};
+use crate::imaging::{Operation, Output, Watermark, transform, transform_memory};
 use crate::runtime::off_the_async_threads;
 
 /// A watermark as a request gives it: its image named by id, to be fetched.
@@ -85,7 +85,10 @@ pub async fn transform_image(
 ) -> Result<Image, ApiError> {
     let operation = operation(request.plan, &OwnedImages { app, owner }).await?;
     let input = images::original(app, owner, &source.id).await?;
-    let output = apply(input, operation, app.limits.max_pixels).await?;
+    let max_pixels = app.limits.max_pixels;
+    let needed = transform_memory(&input, &operation, max_pixels)?;
+    let _reservation = app.memory.reserve(needed).await?;
+    let output = apply(input, operation, max_pixels).await?;
     let image = Image::new(
         ImageId::generate(Utc::now()),
         request.name.unwrap_or(source.name),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::images;
+use super::memory::ImageWorkError;
 use crate::app::App;
 use crate::domain::{ApiError, BackendError, Format, Image, ImageId, Owner, Upload, UploadStatus};
 use crate::store::PresignedRequest;
@@ -107,9 +108,12 @@ pub async fn ingest(app: &App, key: &str) -> Result<Ingested, ApiError> {
 
     let size = bytes.len() as u64;
     let verified = if size == upload.size {
-        images::verify_file(app, bytes)
-            .await
-            .map_err(|error| error.about("image"))
+        match images::verify_file(app, bytes).await {
+            Ok(file) => Ok(file),
+            Err(ImageWorkError::Refused(error)) => Err(error.about("image")),
+            // Not the file's fault: the event is retried.
+            Err(ImageWorkError::Busy(error)) => return Err(error),
+        }
     } else {
         Err(format!(
             "image is {size} bytes, not the {} declared",

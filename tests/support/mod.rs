@@ -53,6 +53,18 @@ impl Server {
         }
     }
 
+    /// The server's resident memory now and at its peak so far, in bytes (Linux).
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        let field = |name: &str| {
+            let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+            let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            kib * 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }

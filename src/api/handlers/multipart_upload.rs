@@ -11,6 +11,7 @@ use crate::api::{Caller, HandlerResult, output};
 use crate::app::App;
 use crate::domain::{ApiError, ImageId, name_problem};
 use crate::services::images;
+use crate::services::memory::ImageWorkError;
 
 struct UploadForm {
     name: Option<String>,
@@ -44,10 +45,11 @@ pub async fn upload_image(app: &App, caller: Caller, request: Request) -> Handle
         }
         Some(bytes) => match images::verify_file(app, bytes).await {
             Ok(file) => Some(file),
-            Err(error) => {
+            Err(ImageWorkError::Refused(error)) => {
                 problems.push(error.about("image"));
                 None
             }
+            Err(ImageWorkError::Busy(error)) => return Err(error),
         },
     };
     let (Some(name), Some(file), true) = (form.name, file, problems.is_empty()) else {
