@@ -16,6 +16,20 @@ use crate::store::layout::{parse_upload_key, upload_key};
 const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long the outcome of an upload can be asked for.
 const UPLOAD_RECORD_TTL: chrono::Duration = chrono::Duration::days(7);
+/// How long after its URL expires a file put at the last moment may still be on its way to an
+/// image: the upload event, and Lambda's two retries of a failed ingest with their backoff.
+const INGEST_GRACE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether `upload` is still pending when no file can arrive any more: its URL has expired, and
+/// any file put with it had time to be ingested. Such an upload has failed, though its record
+/// may still say pending (when every ingest attempt failed, say).
+fn overdue(upload: &Upload, now: DateTime<Utc>) -> bool {
+    let reserved_at = upload.expires_at - UPLOAD_RECORD_TTL;
+    let url_ttl = chrono::Duration::from_std(UPLOAD_URL_TTL).unwrap_or(chrono::Duration::MAX);
+    upload.status == UploadStatus::Pending && now > reserved_at + url_ttl + INGEST_GRACE
+}
+
+const NOT_RECEIVED: &str = "no file was received and ingested while the upload URL was valid";
 
 pub struct Reservation {
     pub upload: Upload,
@@ -60,12 +74,15 @@ pub async fn status(
     owner: &Owner,
     id: &ImageId,
 ) -> Result<(Upload, Option<Image>), ApiError> {
-    let upload = app
+    let mut upload = app
         .store
         .uploads
         .get_upload(owner, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Upload with id {id} not found.")))?;
+    if overdue(&upload, Utc::now()) {
+        upload.status = UploadStatus::Failed(NOT_RECEIVED.to_owned());
+    }
     let image = match upload.status {
         UploadStatus::Ready => app.store.images.get(owner, id).await?,
         _ => None,
@@ -98,6 +115,19 @@ pub async fn ingest(app: &App, key: &str) -> Result<Ingested, ApiError> {
         .get_upload(&owner, &id)
         .await?
         .filter(|upload| upload.status == UploadStatus::Pending);
+    // Too late: the client has been told it failed.
+    if pending
+        .as_ref()
+        .is_some_and(|upload| overdue(upload, Utc::now()))
+    {
+        let status = UploadStatus::Failed(NOT_RECEIVED.to_owned());
+        app.store
+            .uploads
+            .finish_upload(&owner, &id, &status)
+            .await?;
+        blobs.delete(key).await?;
+        return Ok(Ingested::Refused(NOT_RECEIVED.to_owned()));
+    }
     let Some(upload) = pending else {
         blobs.delete(key).await?;
         return Ok(Ingested::Ignored);
@@ -145,4 +175,35 @@ pub async fn ingest(app: &App, key: &str) -> Result<Ingested, ApiError> {
         .await?;
     blobs.delete(key).await?;
     Ok(Ingested::Created(image))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reserved_at(at: DateTime<Utc>, status: UploadStatus) -> Upload {
+        Upload {
+            id: ImageId::generate(at),
+            name: "n".into(),
+            size: 1,
+            format: Format::Png,
+            status,
+            expires_at: at + UPLOAD_RECORD_TTL,
+        }
+    }
+
+    #[test]
+    fn a_pending_upload_fails_once_its_url_and_the_grace_for_ingest_are_past() {
+        let at = Utc::now();
+        let pending = reserved_at(at, UploadStatus::Pending);
+        let url_expires = at + chrono::Duration::minutes(15);
+        assert!(!overdue(&pending, url_expires));
+        assert!(!overdue(&pending, url_expires + INGEST_GRACE));
+        assert!(overdue(
+            &pending,
+            url_expires + INGEST_GRACE + chrono::Duration::seconds(1)
+        ));
+        let ready = reserved_at(at, UploadStatus::Ready);
+        assert!(!overdue(&ready, at + chrono::Duration::days(1)));
+    }
 }
