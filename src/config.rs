@@ -13,6 +13,7 @@ use crate::store::aws::AwsResources;
 const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
 const DEFAULT_PUBLISH_LIMIT: u32 = 60;
+const DEFAULT_REQUEST_TIMEOUT: u64 = 60;
 const DEFAULT_DATA_DIR: &str = ".data";
 const DEFAULT_MODELS_DIR: &str = ".models";
 /// Stable Diffusion 3.5 Large for both names: Bedrock has neither SDXL Lightning nor Flux.
@@ -40,6 +41,10 @@ pub struct Limits {
     /// Requests per minute allowed to each live key (unlimited when unset).
     #[arg(long, env = "IMGFORGE_RATE_LIMIT_LIVE")]
     pub rate_limit_live: Option<u32>,
+    /// Seconds a request may take before it is answered 503 (on Lambda, also never past a
+    /// second before the invocation's deadline).
+    #[arg(long, env = "IMGFORGE_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT)]
+    pub request_timeout: u64,
     /// Memory the image work in progress may hold at once, e.g. `1GiB` or `512MiB` (default:
     /// a Lambda's memory less what its runtime needs, else half the machine's memory).
     /// Work waits for its share, briefly, then is answered 503; work that could never fit is
@@ -120,6 +125,7 @@ impl Default for Limits {
             rate_limit_live: None,
             publish_limit: DEFAULT_PUBLISH_LIMIT,
             max_memory: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }

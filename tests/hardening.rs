@@ -278,3 +278,48 @@ async fn a_failure_of_the_origin_is_not_replayed_to_the_retry() {
     );
     assert_eq!(tries.load(Ordering::SeqCst), 2);
 }
+
+/// A request without a valid key is refused from its headers: the server answers 401 without
+/// waiting for the body it announced (a client that never sends it holds nothing).
+#[tokio::test]
+async fn a_request_without_a_valid_key_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = Server::start();
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for key_header in ["", "x-api-key: live_notakeynotakeynotakeynotakey00\r\n"] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /v1/images/upload HTTP/1.1\r\nHost: {address}\r\n{key_header}\
+             Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 10000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 1024];
+        // No body follows: only an answer from the headers alone arrives at all.
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+                .await
+                .expect("an answer without the body")
+                .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_is_a_503_error_object() {
+    let server = Server::start_with(&[("IMGFORGE_REQUEST_TIMEOUT", "0")]);
+    let client = Client::new(&server, &server.key("live", "acct_slow"));
+    // Checking the file runs off the async threads: the request waits for it, past 0 s.
+    let response = client
+        .upload_bytes("slow", fixtures::encode(Format::Png, 64, 64))
+        .await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "Service Unavailable");
+    assert!(
+        body["message"].as_str().unwrap().contains("took longer"),
+        "{body}"
+    );
+}

@@ -12,7 +12,7 @@ pub mod transform_params;
 mod validate;
 
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use lambda_http::http::HeaderValue;
@@ -47,17 +47,21 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let outcome = AssertUnwindSafe(guarded(app, handler, request))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
+    let time_limit = time_limit(app, &request);
+    let caught = AssertUnwindSafe(guarded(app, handler, request)).catch_unwind();
+    let outcome = match tokio::time::timeout(time_limit, caught).await {
+        Ok(outcome) => outcome.unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|text| (*text).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             Err(ApiError::internal(format!("handler panicked: {message}")))
-        });
+        }),
+        Err(_) => Err(ApiError::TimedOut {
+            seconds: time_limit.as_secs(),
+        }),
+    };
     let mut response = outcome.unwrap_or_else(|error| {
         if let ApiError::Internal(source) = &error {
             tracing::error!(%request_id, error = %source, "request failed");
@@ -78,9 +82,25 @@ pub async fn serve(app: &App, handler: Handler, request: Request) -> Response<Bo
     response
 }
 
+/// How long the request may take: on Lambda, until a second before the invocation's deadline
+/// (so that it is answered with an error object, not killed); elsewhere, the configured limit.
+fn time_limit(app: &App, request: &Request) -> Duration {
+    let configured = Duration::from_secs(app.limits.request_timeout);
+    let Some(deadline) = request.lambda_context_ref().map(|context| context.deadline) else {
+        return configured;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline)
+        .saturating_sub(now)
+        .saturating_sub(Duration::from_secs(1))
+        .min(configured)
+}
+
 /// The handler behind the checks every request passes: its key, its rate, its idempotency key.
 async fn guarded(app: &App, handler: Handler, request: Request) -> HandlerResult {
-    let caller = auth::authenticate(app.store.keys.as_ref(), &request).await?;
+    let caller = auth::authenticate(app.store.keys.as_ref(), request.headers()).await?;
     auth::admit(app, &caller).await?;
     let live = caller.owner.stage == Stage::Live;
     let mut response = match idempotency::key(&request)? {

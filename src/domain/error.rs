@@ -75,6 +75,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("The service is busy. Retry after {retry_after} seconds.")]
     Unavailable { retry_after: u64 },
+    /// The request ran past its time limit and was answered without its result.
+    #[error("The request took longer than the {seconds} seconds it may take, and was stopped.")]
+    TimedOut { seconds: u64 },
     /// A real server fault; the source is logged, never sent.
     #[error("An internal error occurred.")]
     Internal(#[source] Source),
@@ -102,7 +105,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
-            Self::Unavailable { .. } => 503,
+            Self::Unavailable { .. } | Self::TimedOut { .. } => 503,
         }
     }
 
@@ -120,7 +123,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal-server-error",
             Self::NotImplemented(_) => "not-implemented",
-            Self::Unavailable { .. } => "service-unavailable",
+            Self::Unavailable { .. } | Self::TimedOut { .. } => "service-unavailable",
         }
     }
 
@@ -138,7 +141,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "Too Many Requests",
             Self::Internal(_) => "Internal Server Error",
             Self::NotImplemented(_) => "Not Implemented",
-            Self::Unavailable { .. } => "Service Unavailable",
+            Self::Unavailable { .. } | Self::TimedOut { .. } => "Service Unavailable",
         }
     }
 
@@ -153,6 +156,7 @@ impl ApiError {
                 | Self::Internal(_)
                 | Self::NotImplemented(_)
                 | Self::Unavailable { .. }
+                | Self::TimedOut { .. }
         )
     }
 

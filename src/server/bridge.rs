@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use lambda_http::http::Request as HttpRequest;
 use lambda_http::{Body, RequestExt, Response};
 
-use crate::api::{self, output, routes};
+use crate::api::{self, auth, output, routes};
 use crate::app::App;
 use crate::domain::ApiError;
 
@@ -43,6 +43,11 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> Axum
             return into_axum(response);
         }
     };
+    // A request without a valid key costs no more than its headers: refused before its body
+    // is read. (The handler checks the key again, as on Lambda, where the body has arrived.)
+    if let Err(error) = auth::authenticate(app.store.keys.as_ref(), request.headers()).await {
+        return into_axum(output::error(&error));
+    }
     let limit = app.limits.max_upload_bytes + BODY_OVERHEAD_BYTES;
     let request = match to_lambda_request(request, path_parameters, limit).await {
         Ok(request) => request,

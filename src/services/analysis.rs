@@ -13,7 +13,6 @@ use crate::engines::{Classifier, EncodedImage, Label, Segmenter, TextReader};
 use crate::imaging::{
     ImagingError, cut_out, cut_out_memory, model_input, reader_input, reduction_memory,
 };
-use crate::runtime::off_the_async_threads;
 
 /// The classifier crops a 224-pixel square from the short side at 256; a longer side of 1024
 /// leaves that short side for any aspect ratio up to 4:1.
@@ -66,8 +65,10 @@ async fn reduced<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let max_pixels = app.limits.max_pixels;
     let needed = reduction_memory(&bytes, max_pixels, side)?;
-    let _reservation = app.memory.reserve(needed).await?;
-    Ok(off_the_async_threads(move || prepare(&bytes, max_pixels)).await?)
+    Ok(app
+        .memory
+        .run(needed, move || prepare(&bytes, max_pixels))
+        .await?)
 }
 
 /// The `top` most likely ImageNet labels of the image, best first.
@@ -107,11 +108,11 @@ pub async fn remove_background(
     .await?;
     let mask = segmenter.foreground(input).await?;
     let max_pixels = app.limits.max_pixels;
-    let _reservation = app
+    let needed = cut_out_memory(&bytes, max_pixels)?;
+    let output = app
         .memory
-        .reserve(cut_out_memory(&bytes, max_pixels)?)
+        .run(needed, move || cut_out(&bytes, &mask, max_pixels))
         .await?;
-    let output = off_the_async_threads(move || cut_out(&bytes, &mask, max_pixels)).await?;
     let image = Image::new(
         ImageId::generate(Utc::now()),
         name.unwrap_or(source.name),

@@ -9,7 +9,6 @@ use chrono::Utc;
 use crate::app::App;
 use crate::domain::{ApiError, BackendError, Format, Image, ImageId, Owner};
 use crate::imaging::{ImageInfo, verify, verify_memory};
-use crate::runtime::off_the_async_threads;
 use crate::services::memory::ImageWorkError;
 use crate::store::ListStart;
 use crate::store::layout::original_key;
@@ -29,13 +28,12 @@ pub struct Verified {
 /// once the memory budget admits the check.
 pub async fn verify_file(app: &App, bytes: Bytes) -> Result<Verified, ImageWorkError> {
     let max_pixels = app.limits.max_pixels;
-    let _reservation = app
-        .memory
-        .reserve(verify_memory(&bytes, max_pixels)?)
-        .await?;
+    let needed = verify_memory(&bytes, max_pixels)?;
     let info = {
         let bytes = bytes.clone();
-        off_the_async_threads(move || verify(&bytes, max_pixels)).await?
+        app.memory
+            .run(needed, move || verify(&bytes, max_pixels))
+            .await?
     };
     Ok(Verified { bytes, info })
 }

@@ -9,6 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::ApiError;
 use crate::imaging::ImagingError;
+use crate::runtime::off_the_async_threads;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -23,8 +24,7 @@ pub struct MemoryBudget {
 }
 
 /// Memory reserved for one piece of work, returned to the budget when dropped.
-#[must_use = "the memory is returned as soon as the reservation is dropped"]
-pub struct Reservation {
+struct Reservation {
     _permit: OwnedSemaphorePermit,
 }
 
@@ -64,8 +64,24 @@ impl MemoryBudget {
         }
     }
 
+    /// Runs `work` off the async threads once `bytes` are reserved for it. The reservation is
+    /// held by the work itself, so that it lasts until the work ends even if the request that
+    /// started it is dropped first (timed out, say).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        bytes: u64,
+        work: impl FnOnce() -> Result<T, ImagingError> + Send + 'static,
+    ) -> Result<T, ImageWorkError> {
+        let reservation = self.reserve(bytes).await?;
+        Ok(off_the_async_threads(move || {
+            let _held = reservation;
+            work()
+        })
+        .await?)
+    }
+
     /// Reserves `bytes` for work about to start, waiting for other work to finish if need be.
-    pub async fn reserve(&self, bytes: u64) -> Result<Reservation, ImageWorkError> {
+    async fn reserve(&self, bytes: u64) -> Result<Reservation, ImageWorkError> {
         let needed_mib = u32::try_from(bytes.div_ceil(MIB))
             .unwrap_or(u32::MAX)
             .max(1);

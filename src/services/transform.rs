@@ -52,7 +52,8 @@ pub async fn operation(plan: Plan, images: &dyn WatermarkImages) -> Result<Opera
     }
 }
 
-/// Runs `operation` on `input`; the engine's refusals are 422s.
+/// Runs `operation` on `input` with no memory budget (the CLI's one job); the engine's refusals
+/// are 422s.
 pub async fn apply(
     input: Bytes,
     operation: Operation,
@@ -87,8 +88,10 @@ pub async fn transform_image(
     let input = images::original(app, owner, &source.id).await?;
     let max_pixels = app.limits.max_pixels;
     let needed = transform_memory(&input, &operation, max_pixels)?;
-    let _reservation = app.memory.reserve(needed).await?;
-    let output = apply(input, operation, max_pixels).await?;
+    let output = app
+        .memory
+        .run(needed, move || transform(&input, &operation, max_pixels))
+        .await?;
     let image = Image::new(
         ImageId::generate(Utc::now()),
         request.name.unwrap_or(source.name),
