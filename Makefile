@@ -16,9 +16,11 @@ PHOTOS := $(MODELS_DIR)/photos/.ready
 FUZZ_SECONDS ?= 300
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
-# (built without the AWS backend, which the embedded store does not need: a much shorter build)
+# The same build as `make emulator` and the README's AWS commands (both backends in one
+# target/release/imgforge), so switching between them never recompiles.
 run: system-packages $(MODELS)
-	$(CARGO) run --release --no-default-features --bin imgforge -- serve
+	$(CARGO) build --release --bin imgforge
+	$(RELEASE_BIN) serve
 
 ## system-packages: nasm (libjpeg's SIMD) and Tesseract, with apt-get when root
 system-packages:

@@ -18,7 +18,7 @@ fn transform(args: &[&str]) -> std::process::Output {
 fn transforms_a_file_and_reports_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.png");
-    let output = dir.path().join("out.webp");
+    let output = dir.path().join("out.png");
     std::fs::write(&input, fixtures::encode(Format::Png, 64, 32)).unwrap();
     let run = transform(&[
         "resize",
@@ -33,10 +33,7 @@ fn transforms_a_file_and_reports_the_result() {
         String::from_utf8_lossy(&run.stderr)
     );
     let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(
-        summary["format"], "png",
-        "the source format, whatever the file is called"
-    );
+    assert_eq!(summary["format"], "png", "the source format");
     assert_eq!(
         (summary["width"].as_u64(), summary["height"].as_u64()),
         (Some(16), Some(8))
@@ -101,4 +98,44 @@ fn watermark_ids_name_files() {
     );
     let unmapped = transform(&["watermark", "--params", &params, paths[0], paths[1]]);
     assert!(String::from_utf8_lossy(&unmapped.stderr).contains("no --watermark"));
+}
+
+#[test]
+fn refuses_an_output_name_that_contradicts_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jpg");
+    std::fs::write(&input, fixtures::encode(Format::Jpeg, 8, 8)).unwrap();
+    let run_into = |operation: &str, params: &str, name: &str| {
+        let output = dir.path().join(name);
+        let run = transform(&[
+            operation,
+            "--params",
+            params,
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+        ]);
+        (run, output)
+    };
+    let (run, output) = run_into("convert", r#"{"format": "webp"}"#, "out.jpg");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("the result is webp") && stderr.contains("name the output .webp"),
+        "{stderr}"
+    );
+    assert!(!output.exists(), "nothing is written");
+    let (run, _) = run_into("blur", "{}", "out.png");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("the result is jpeg"),
+        "the implied format is the source's"
+    );
+    for (name, params) in [
+        ("out.webp", r#"{"format": "webp"}"#),
+        ("out.JPEG", r#"{"format": "jpg"}"#),
+        ("out", r#"{"format": "png"}"#),
+    ] {
+        let (run, output) = run_into("convert", params, name);
+        assert!(run.status.success(), "{name}: {run:?}");
+        assert!(output.exists());
+    }
 }
