@@ -40,8 +40,9 @@ $(PHOTOS): scripts/test-photos.sh
 	scripts/test-photos.sh $(MODELS_DIR)/photos
 	touch $@
 
-## test: formatting, lints (Rust and the SAM template), every test on both backends, and
-## schemathesis against the OpenAPI description
+## test: formatting, lints (Rust and the SAM template), every test on both backends (among them
+## the console in headless Chromium and the README's shell blocks), and schemathesis against the
+## OpenAPI description
 test: system-packages $(MODELS) $(PHOTOS) fmt-check clippy lint test-all schemathesis
 
 fmt-check:
