@@ -139,3 +139,69 @@ fn refuses_an_output_name_that_contradicts_the_format() {
         assert!(output.exists());
     }
 }
+
+/// A loopback address nothing listens on.
+fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+fn against(endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imgforge"));
+    command
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IMGFORGE_BACKEND", "aws")
+        .env("IMGFORGE_BUCKET", "imgforge-unreachable")
+        .env("IMGFORGE_TABLE", "imgforge-unreachable")
+        .env("IMGFORGE_CDN_DOMAIN", "cdn.invalid")
+        .env("IMGFORGE_DISTRIBUTION_ID", "E000")
+        .env("IMGFORGE_ADDR", "127.0.0.1:0");
+    command
+}
+
+#[tokio::test]
+async fn an_emulator_that_is_not_running_is_named_not_called_busy() {
+    let endpoint = closed_endpoint();
+    let init = against(&endpoint, &["emulator", "init"]).output().unwrap();
+    assert!(!init.status.success());
+    let said = String::from_utf8_lossy(&init.stderr);
+    assert!(
+        said.contains(&format!("could not reach {endpoint}")) && said.contains("is it running?"),
+        "{said}"
+    );
+
+    let mut serve = against(&endpoint, &["serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = serve.stdout.take().unwrap();
+    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map(Result::unwrap)
+        .find_map(|line| {
+            line.strip_prefix("imgforge is serving the API at ")
+                .map(str::to_owned)
+        })
+        .expect("serve starts without reaching the store");
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/images"))
+        .header("x-api-key", format!("test_{}", "a".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("storage backend could not be reached") && !message.contains("busy"),
+        "{message}"
+    );
+}
