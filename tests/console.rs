@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium, through chromedriver (Debian's `chromium` and
 //! `chromium-driver`, which `make system-packages` installs): a key pasted, a file uploaded, its
 //! thumbnail shown, a resize run through the form built from the OpenAPI description, the image
-//! published and its public URL opened, then deleted; and the docs page rendered. Screenshots of
+//! published and its public URL opened, then deleted; a file over the inline limit sent by direct
+//! upload; and the docs page rendered. Screenshots of
 //! each step go to `target/console-screenshots/`.
 
 mod support;
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
+use imgforge::domain::Format;
+use imgforge::imaging::fixtures;
 use serde_json::{Value, json};
 use support::{Client as ApiClient, Server};
 
@@ -278,6 +281,32 @@ async fn the_console_runs_an_image_through_its_life() {
     let public = reqwest::get(&public_url).await.unwrap();
     assert_eq!(public.status(), 404, "deleting unpublishes");
 
+    // Over the inline limit, the console reserves a direct upload and PUTs the file to it.
+    let big = tempfile::tempdir().unwrap();
+    let big_file = big.path().join("big-noise.png");
+    let noise = fixtures::encode_noise(Format::Png, 1400, 1200);
+    assert!(
+        noise.len() > 4 * 1024 * 1024,
+        "bigger than the console's inline limit"
+    );
+    std::fs::write(&big_file, &noise).unwrap();
+    browser.type_into("#file", big_file.to_str().unwrap()).await;
+    browser
+        .until(
+            "the directly uploaded image",
+            "return [...document.querySelectorAll('.thumb.loaded')] \
+             .some((card) => card.textContent.includes('big-noise'))",
+        )
+        .await;
+    let status = browser.text("#status").await;
+    assert_eq!(status, "2 image(s).");
+    let log = std::fs::read_to_string(server.data_dir().join("server.log")).unwrap();
+    assert!(
+        log.contains("\"/v1/uploads\"") || log.contains("path=/v1/uploads "),
+        "the console reserved a direct upload:\n{log}"
+    );
+    browser.shoot("6-direct-upload").await;
+
     browser.client.goto(&server.url("/docs")).await.unwrap();
     browser
         .until(
@@ -296,6 +325,6 @@ async fn the_console_runs_an_image_through_its_life() {
         server_line.contains(&format!("export API={}", server.base)),
         "{server_line}"
     );
-    browser.shoot("6-docs").await;
+    browser.shoot("7-docs").await;
     browser.client.close().await.unwrap();
 }
