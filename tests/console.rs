@@ -1,7 +1,7 @@
 //! The web console in a real headless Chromium, through chromedriver (Debian's `chromium` and
 //! `chromium-driver`, which `make system-packages` installs): a key pasted, a file uploaded, its
 //! thumbnail shown, a resize run through the form built from the OpenAPI description, the image
-//! published and its public URL opened, then deleted; a file over the inline limit sent by direct
+//! published and its public URL opened, its URL copied, unpublished, then deleted; a file over the inline limit sent by direct
 //! upload; and the docs page rendered. Screenshots of
 //! each step go to `target/console-screenshots/`.
 
@@ -265,6 +265,20 @@ async fn the_console_runs_an_image_through_its_life() {
         )
         .await;
     browser.click(&format!(".thumb[data-id='{id}']")).await;
+    browser.click("#copy-url").await;
+    assert!(
+        browser.text("#status").await.contains(&public_url),
+        "copy shows the URL it copied"
+    );
+    browser.click("#unpublish").await;
+    browser
+        .until(
+            "the public URL gone",
+            "return !document.querySelector('#public-url').hasAttribute('href')",
+        )
+        .await;
+    let unpublished = reqwest::get(&public_url).await.unwrap();
+    assert_eq!(unpublished.status(), 404, "unpublished");
     browser.click("#delete").await;
     assert_eq!(browser.text("#delete").await, "Click again to delete");
     browser.click("#delete").await;
@@ -278,8 +292,6 @@ async fn the_console_runs_an_image_through_its_life() {
     let api = ApiClient::new(&server, &key);
     let gone = api.get(&format!("/v1/images/{id}")).send().await.unwrap();
     assert_eq!(gone.status(), 404);
-    let public = reqwest::get(&public_url).await.unwrap();
-    assert_eq!(public.status(), 404, "deleting unpublishes");
 
     // Over the inline limit, the console reserves a direct upload and PUTs the file to it.
     let big = tempfile::tempdir().unwrap();
