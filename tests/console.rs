@@ -1,9 +1,9 @@
 //! The web console in a real headless Chromium, through chromedriver (Debian's `chromium` and
 //! `chromium-driver`, which `make system-packages` installs): a key pasted, a file uploaded, its
 //! thumbnail shown, a resize run through the form built from the OpenAPI description, the image
-//! published and its public URL opened, its URL copied, unpublished, then deleted; a file over the inline limit sent by direct
-//! upload; and the docs page rendered. Screenshots of
-//! each step go to `target/console-screenshots/`.
+//! published and its public URL opened, the URL copied, the image unpublished, then deleted; a
+//! file over the inline limit sent by direct upload; and the docs page rendered. Screenshots of
+//! each step go to `target/console-screenshots/` (under `CARGO_TARGET_DIR` if set).
 
 mod support;
 
