@@ -16,9 +16,11 @@ PHOTOS := $(MODELS_DIR)/photos/.ready
 FUZZ_SECONDS ?= 300
 
 ## run: serve the whole API on http://127.0.0.1:3000 over the embedded store in ./.data
-# (built without the AWS backend, which the embedded store does not need: a much shorter build)
+# The same build as `make emulator` and the README's AWS commands (both backends in one
+# target/release/imgforge), so switching between them never recompiles.
 run: system-packages $(MODELS)
-	$(CARGO) run --release --no-default-features --bin imgforge -- serve
+	$(CARGO) build --release --bin imgforge
+	$(RELEASE_BIN) serve
 
 ## system-packages: nasm (libjpeg's SIMD) and Tesseract, with apt-get when root
 system-packages:
@@ -38,8 +40,9 @@ $(PHOTOS): scripts/test-photos.sh
 	scripts/test-photos.sh $(MODELS_DIR)/photos
 	touch $@
 
-## test: formatting, lints (Rust and the SAM template), every test on both backends, and
-## schemathesis against the OpenAPI description
+## test: formatting, lints (Rust and the SAM template), every test on both backends (among them
+## the console in headless Chromium and the README's shell blocks), and schemathesis against the
+## OpenAPI description
 test: system-packages $(MODELS) $(PHOTOS) fmt-check clippy lint test-all schemathesis
 
 fmt-check:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The Debian packages imgforge builds and runs with: nasm (libjpeg's x86 SIMD is assembled with
-# it; without it JPEG work is 1.3-2.7x slower) and Tesseract with its English model (text
-# extraction on the local backend). Installs what is missing when run as root, else stops with
-# the command to run.
+# The Debian packages imgforge builds, runs and is tested with: nasm (libjpeg's x86 SIMD is
+# assembled with it; without it JPEG work is 1.3-2.7x slower), Tesseract with its English model
+# (text extraction on the local backend), and Chromium with its WebDriver (the console's browser
+# test). Installs what is missing when run as root, else stops with the command to run.
 set -euo pipefail
 
 needed=()
@@ -11,6 +11,8 @@ if [ "$(uname -m)" = x86_64 ] && ! command -v nasm >/dev/null; then
 fi
 command -v tesseract >/dev/null || needed+=(tesseract-ocr)
 ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || needed+=(tesseract-ocr-eng)
+command -v chromium >/dev/null || needed+=(chromium)
+command -v chromedriver >/dev/null || needed+=(chromium-driver)
 [ ${#needed[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then

@@ -374,7 +374,10 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("{0} must be set for the AWS backend")]
     Missing(&'static str),
-    #[error("this imgforge was built without the {0} feature")]
+    #[error(
+        "this imgforge was built without the {0} feature; build one with it: \
+         `cargo build --release --bin imgforge` (it is a default feature)"
+    )]
     NotBuiltIn(&'static str),
     #[error("cannot open the store: {0}")]
     Store(#[from] BackendError),

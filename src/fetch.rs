@@ -137,7 +137,8 @@ impl FetchPolicy {
         }
         if !self.allowlist.iter().any(|pattern| pattern.matches(url)) {
             return Some(format!(
-                "url is not on an allowed origin ({} is not accepted)",
+                "url is not on an allowed origin ({} is not accepted; the server's \
+                 IMGFORGE_URL_ALLOWLIST lists the allowed ones)",
                 url.origin().ascii_serialization()
             ));
         }

@@ -15,8 +15,8 @@ use imgforge::api::transform_params::{self, Transformation};
 use imgforge::app::App;
 #[cfg(feature = "aws")]
 use imgforge::config::AwsNames;
-use imgforge::config::{Config, ImagineEngine, Limits, TextEngine, VisualizeEngine};
-use imgforge::domain::{ApiError, ImageId, Stage, new_account_id, valid_account_id};
+use imgforge::config::{BackendKind, Config, ImagineEngine, Limits, TextEngine, VisualizeEngine};
+use imgforge::domain::{ApiError, Format, ImageId, Stage, new_account_id, valid_account_id};
 use imgforge::engines::onnx::{self, Model};
 use imgforge::engines::{BEDROCK_NOT_BUILT, Engines, imagenet, isnet, tesseract};
 use imgforge::imaging::{jpeg_simd, probe};
@@ -24,7 +24,7 @@ use imgforge::server;
 use imgforge::services::transform::{self, WatermarkImages};
 use imgforge::store::Backend;
 #[cfg(feature = "aws")]
-use imgforge::store::aws::{emulator, sdk_config};
+use imgforge::store::aws::{emulator, s3_client, sdk_config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -100,6 +100,9 @@ enum KeysCommand {
         /// Add the key to this existing account instead of a new one.
         #[arg(long)]
         account: Option<String>,
+        /// Print {"key", "account", "stage", "store"} as JSON instead of the key alone.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         config: Config,
     },
@@ -167,21 +170,10 @@ async fn run(command: Command) -> CliResult {
                 KeysCommand::Create {
                     stage,
                     account,
+                    json,
                     config,
                 },
-        } => {
-            let account = account.unwrap_or_else(new_account_id);
-            if !valid_account_id(&account) {
-                return Err(format!(
-                    "account ids are 1 to 64 letters, digits, '_' or '-'; not {account:?}"
-                )
-                .into());
-            }
-            let backend = Backend::open(&config, "").await?;
-            let key = create_key(backend.ports().keys.as_ref(), &account, stage.into()).await?;
-            println!("{key}");
-            Ok(())
-        }
+        } => create_key_command(stage.into(), account, json, &config).await,
         #[cfg(feature = "aws")]
         Command::Emulator {
             command: EmulatorCommand::Init { names },
@@ -192,6 +184,81 @@ async fn run(command: Command) -> CliResult {
             println!("export IMGFORGE_CDN_DOMAIN={}", distribution.domain);
             Ok(())
         }
+    }
+}
+
+/// `imgforge keys create`: the key on stdout (alone, so that `KEY=$(…)` takes it), and on
+/// stderr which account, stage and store it belongs to, since a key is only good on the server
+/// that reads that store.
+async fn create_key_command(
+    stage: Stage,
+    account: Option<String>,
+    json: bool,
+    config: &Config,
+) -> CliResult {
+    let backend = Backend::open(config, "").await?;
+    let keys = backend.ports().keys;
+    let store = store_description(config);
+    let account = match account {
+        None => new_account_id(),
+        Some(account) if !valid_account_id(&account) => {
+            return Err(format!(
+                "account ids are 1 to 64 letters, digits, '_' or '-'; not {account:?}"
+            )
+            .into());
+        }
+        Some(account)
+            if !keys
+                .account_exists(&account)
+                .await
+                .map_err(ApiError::from)? =>
+        {
+            return Err(format!(
+                "no account {account} in the store at {store}: leave out --account to create a \
+                 new account (its id is printed), or check IMGFORGE_DATA_DIR / --data-dir names \
+                 the store the server uses"
+            )
+            .into());
+        }
+        Some(account) => account,
+    };
+    let key = create_key(keys.as_ref(), &account, stage)
+        .await
+        .map_err(ApiError::from)?;
+    if json {
+        let created = serde_json::json!({
+            "key": key,
+            "account": account,
+            "stage": stage.as_str(),
+            "store": store,
+        });
+        println!("{created}");
+    } else {
+        println!("{key}");
+        eprintln!(
+            "a {} key of account {account}, in the store at {store} \
+             (add another key to this account with --account {account})",
+            stage.as_str()
+        );
+    }
+    Ok(())
+}
+
+/// Where a configuration's data is: the absolute data directory, or the AWS resources.
+fn store_description(config: &Config) -> String {
+    match config.backend {
+        BackendKind::Local => std::path::absolute(&config.data_dir)
+            .unwrap_or_else(|_| config.data_dir.clone())
+            .display()
+            .to_string(),
+        BackendKind::Aws => format!(
+            "DynamoDB table {} and S3 bucket {}{}",
+            config.aws.table.as_deref().unwrap_or("(unset)"),
+            config.aws.bucket.as_deref().unwrap_or("(unset)"),
+            std::env::var("AWS_ENDPOINT_URL")
+                .map(|endpoint| format!(" at {endpoint}"))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -242,6 +309,7 @@ async fn transform_file(
     }
     .await
     .map_err(|error| describe(&error))?;
+    refuse_contradicting_extension(output, result.format)?;
     std::fs::write(output, &result.bytes)
         .map_err(|error| format!("cannot write {}: {error}", output.display()))?;
     let summary = serde_json::json!({
@@ -252,6 +320,32 @@ async fn transform_file(
     });
     println!("{summary}");
     Ok(())
+}
+
+/// An output named `.jpg` must hold a JPEG: a viewer trusts the name. Unknown or missing
+/// extensions are the caller's business.
+fn refuse_contradicting_extension(output: &Path, format: Format) -> Result<(), String> {
+    let extension = output
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .map(str::to_ascii_lowercase);
+    let named = match extension.as_deref() {
+        Some("jpg" | "jpeg") => Format::Jpeg,
+        Some("png") => Format::Png,
+        Some("webp") => Format::Webp,
+        _ => return Ok(()),
+    };
+    if named == format {
+        return Ok(());
+    }
+    Err(format!(
+        "the result is {} but {} names another format: name the output .{} (or ask for {} with \
+         `convert`)",
+        format.as_str(),
+        output.display(),
+        format.as_str().replace("jpeg", "jpg"),
+        named.as_str()
+    ))
 }
 
 /// `imgforge doctor`: each capability and its state, so that what this server can do is seen at
@@ -386,8 +480,24 @@ async fn serve(addr: SocketAddr, config: Config) -> CliResult {
             Some(server::local_backend_routes(&app, local))
         }
         #[cfg(feature = "aws")]
-        Backend::Aws(_) => None,
+        Backend::Aws(_) => {
+            let sdk = sdk_config().await;
+            if emulator::endpoint_is_loopback(&sdk) {
+                let bucket = config.aws.resources()?.bucket;
+                emulator::deliver_uploads(s3_client(&sdk), bucket, server::ingest_hook(&app));
+                println!(
+                    "Emulator at {}: direct uploads are ingested by this server, which looks for \
+                     them every second (moto sends no S3 events)",
+                    sdk.endpoint_url().unwrap_or_default()
+                );
+            }
+            None
+        }
     };
+    // The line that says the server is up comes last: scripts wait for it, then may stop
+    // reading.
+    println!("Store: {}", store_description(&config));
+    println!("Console: {origin}/  API docs: {origin}/docs  Stop: Ctrl-C");
     println!("imgforge is serving the API at {origin}");
     server::run(app, backend_routes, listener).await?;
     Ok(())

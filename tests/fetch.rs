@@ -167,7 +167,8 @@ async fn only_listed_https_origins_pass_by_default() {
         ),
         (
             "https://example.com/image.jpg".to_owned(),
-            "url is not on an allowed origin",
+            "url is not on an allowed origin (https://example.com is not accepted; the server's \
+             IMGFORGE_URL_ALLOWLIST lists the allowed ones)",
         ),
         (
             "https://user:pw@storage.googleapis.com/x.png".to_owned(),

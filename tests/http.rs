@@ -186,7 +186,8 @@ async fn every_key_problem_is_a_401_error_object() {
 #[tokio::test]
 async fn upload_errors_are_api_error_objects() {
     let server = Server::start_with(&[("IMGFORGE_MAX_UPLOAD_BYTES", "1000")]);
-    let client = Client::new(&server, &server.key("test", "acct_upload"));
+    let key = server.key("test", "acct_upload");
+    let client = Client::new(&server, &key);
 
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/>".to_vec();
     let (status, body) = status_json_response(client.upload_bytes("vector", svg).await).await;
@@ -216,7 +217,7 @@ async fn upload_errors_are_api_error_objects() {
 
     // A body past the limit is refused while it is still arriving; a raw socket lets the test
     // read the early answer where an HTTP client would give up on the interrupted upload.
-    let (status, body) = raw_oversized_upload(&server.base, 2 * 1024 * 1024);
+    let (status, body) = raw_oversized_upload(&server.base, &key, 2 * 1024 * 1024);
     assert_error(status, &body, 413, "payload-too-large");
 
     let (status, body) = status_json(
@@ -228,7 +229,7 @@ async fn upload_errors_are_api_error_objects() {
     assert_error(status, &body, 400, "bad-request");
 }
 
-fn raw_oversized_upload(base: &str, body_bytes: usize) -> (u16, Value) {
+fn raw_oversized_upload(base: &str, key: &str, body_bytes: usize) -> (u16, Value) {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
     let mut socket = std::net::TcpStream::connect(address).unwrap();
@@ -236,7 +237,7 @@ fn raw_oversized_upload(base: &str, body_bytes: usize) -> (u16, Value) {
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let head = format!(
-        "POST /v1/images/upload HTTP/1.1\r\nHost: {address}\r\nx-api-key: irrelevant\r\n\
+        "POST /v1/images/upload HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\n\
          Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {body_bytes}\r\n\r\n"
     );
     socket.write_all(head.as_bytes()).unwrap();
@@ -468,15 +469,42 @@ async fn a_new_store_gets_one_test_key_printed_once() {
 }
 
 #[test]
-fn keys_create_prints_only_the_key() {
+fn keys_create_says_whose_key_it_made_and_where() {
     let server = Server::start();
-    let printed = server.create_key("live", None);
-    let lines: Vec<&str> = printed.lines().collect();
-    assert_eq!(lines.len(), 1, "{printed:?}");
+    let run = server
+        .keys_create()
+        .args(["--stage", "live"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let key = String::from_utf8(run.stdout).unwrap();
+    let key = key.strip_suffix('\n').expect("one line");
     assert!(
-        lines[0].starts_with("live_") && lines[0].len() == 37,
-        "{printed:?}"
+        key.starts_with("live_") && key.len() == 37,
+        "only the key on stdout: {key:?}"
     );
+    let report = String::from_utf8(run.stderr).unwrap();
+    assert!(report.contains("a live key of account acct_"), "{report}");
+    if !aws_backend() {
+        let store = server.data_dir().canonicalize().unwrap();
+        assert!(report.contains(store.to_str().unwrap()), "{report}");
+    }
+
+    let created = server.create_key("test", None);
+    let account = created["account"].as_str().unwrap();
+    assert_eq!(created["stage"], "test");
+    let joined = server.create_key("live", Some(account));
+    assert_eq!(joined["account"], account);
+
+    let unknown = server
+        .keys_create()
+        .args(["--stage", "test", "--account", "acct_nobody"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "an unknown account is refused");
+    let refusal = String::from_utf8(unknown.stderr).unwrap();
+    assert!(refusal.contains("no account acct_nobody"), "{refusal}");
+    assert!(refusal.contains("leave out --account"), "{refusal}");
 }
 
 #[tokio::test]
@@ -531,12 +559,17 @@ async fn a_direct_upload_goes_through_its_presigned_url() {
         200
     );
 
-    let (status, state) = status_json(client.get(&format!("/v1/uploads/{id}"))).await;
-    assert_eq!(status, 200);
-    if aws_backend() {
-        // On AWS the S3 event ingests the file; the emulator sends no events.
-        assert_eq!(state["status"], "pending", "{state}");
-        return;
+    // Locally the file is ingested as it arrives; in the emulator, which sends no S3 events,
+    // the server finds it within a second or two, as the S3 event would deliver it on AWS.
+    let mut state = Value::Null;
+    for _ in 0..50 {
+        let (status, now) = status_json(client.get(&format!("/v1/uploads/{id}"))).await;
+        assert_eq!(status, 200, "{now}");
+        state = now;
+        if state["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(state["status"], "ready", "{state}");
     assert_eq!(state["image"]["id"], id.as_str());
@@ -546,4 +579,74 @@ async fn a_direct_upload_goes_through_its_presigned_url() {
         .await
         .unwrap();
     assert_eq!(download.bytes().await.unwrap(), jpeg);
+}
+
+#[tokio::test]
+async fn the_server_serves_its_console_docs_and_description_at_its_own_address() {
+    let server = Server::start();
+    let described: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(described["servers"][0]["url"], server.base.as_str());
+    assert!(described["paths"]["/v1/images/{image_id}/resize"].is_object());
+    for (path, content_type, marker) in [
+        ("/", "text/html", "imgforge console"),
+        ("/docs", "text/html", "docs.js"),
+        ("/console.js", "text/javascript", "INLINE_UPLOAD_LIMIT"),
+        ("/docs.js", "text/javascript", "openapi.json"),
+        ("/console.css", "text/css", "#grid"),
+    ] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let served_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            served_type.starts_with(content_type),
+            "{path}: {served_type}"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains(marker), "{path}");
+        for remote in ["src=\"http", "href=\"http", "@import", "url(http"] {
+            assert!(!body.contains(remote), "{path} must work offline");
+        }
+    }
+}
+
+#[tokio::test]
+async fn browsers_on_other_origins_may_call_the_api() {
+    let server = Server::start();
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/v1/images"))
+        .header("origin", "https://console.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "x-api-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(
+        headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-api-key")
+    );
+    let key = server.key("test", "acct_cors");
+    let listed = Client::new(&server, &key)
+        .get("/v1/images")
+        .header("origin", "https://console.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["access-control-allow-origin"], "*");
+    assert!(
+        listed.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-image-processing-usage")
+    );
 }

@@ -9,9 +9,13 @@ type Source = Box<dyn std::error::Error + Send + Sync>;
 /// A failure of an outside service behind a port: a store, the CDN, an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The service is throttling us or cannot be reached; the client may retry shortly.
-    #[error("the backend is throttling or unreachable: {0}")]
+    /// The service is throttling us or timed out; the client may retry shortly.
+    #[error("the backend is throttling or timed out: {0}")]
     Unavailable(Source),
+    /// No connection could be made to the store at all: it is down or misconfigured, which a
+    /// client should hear as such rather than as "busy".
+    #[error("the backend could not be reached: {0}")]
+    Unreachable(Source),
     /// A create found its record already there.
     #[error("the record already exists")]
     AlreadyExists,
@@ -34,6 +38,10 @@ impl From<BackendError> for ApiError {
             BackendError::Unavailable(source) => {
                 tracing::warn!(error = %source, "backend unavailable");
                 Self::Unavailable { retry_after: 1 }
+            }
+            BackendError::Unreachable(source) => {
+                tracing::error!(error = %source, "backend unreachable");
+                Self::BackendUnreachable { retry_after: 5 }
             }
             BackendError::LeaseLost => Self::Conflict(
                 "The image was changed by another request at the same time; retry.".into(),
@@ -78,6 +86,11 @@ pub enum ApiError {
     /// The request ran past its time limit and was answered without its result.
     #[error("The request took longer than the {seconds} seconds it may take, and was stopped.")]
     TimedOut { seconds: u64 },
+    #[error(
+        "The storage backend could not be reached; the server's operator must start or fix it. \
+         Retry after {retry_after} seconds."
+    )]
+    BackendUnreachable { retry_after: u64 },
     /// A real server fault; the source is logged, never sent.
     #[error("An internal error occurred.")]
     Internal(#[source] Source),
@@ -105,7 +118,9 @@ impl ApiError {
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
-            Self::Unavailable { .. } | Self::TimedOut { .. } => 503,
+            Self::Unavailable { .. } | Self::TimedOut { .. } | Self::BackendUnreachable { .. } => {
+                503
+            }
         }
     }
 
@@ -123,7 +138,9 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal-server-error",
             Self::NotImplemented(_) => "not-implemented",
-            Self::Unavailable { .. } | Self::TimedOut { .. } => "service-unavailable",
+            Self::Unavailable { .. } | Self::TimedOut { .. } | Self::BackendUnreachable { .. } => {
+                "service-unavailable"
+            }
         }
     }
 
@@ -141,7 +158,9 @@ impl ApiError {
             Self::TooManyRequests { .. } => "Too Many Requests",
             Self::Internal(_) => "Internal Server Error",
             Self::NotImplemented(_) => "Not Implemented",
-            Self::Unavailable { .. } | Self::TimedOut { .. } => "Service Unavailable",
+            Self::Unavailable { .. } | Self::TimedOut { .. } | Self::BackendUnreachable { .. } => {
+                "Service Unavailable"
+            }
         }
     }
 
@@ -157,15 +176,16 @@ impl ApiError {
                 | Self::NotImplemented(_)
                 | Self::Unavailable { .. }
                 | Self::TimedOut { .. }
+                | Self::BackendUnreachable { .. }
         )
     }
 
     /// Seconds a client should wait before retrying, where that is known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyRequests { retry_after } | Self::Unavailable { retry_after } => {
-                Some(*retry_after)
-            }
+            Self::TooManyRequests { retry_after }
+            | Self::Unavailable { retry_after }
+            | Self::BackendUnreachable { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -252,5 +272,15 @@ mod tests {
                 .contains("secret")
         );
         assert_eq!(error.status(), 500);
+    }
+
+    #[test]
+    fn an_unreachable_backend_is_not_called_busy() {
+        let error = ApiError::from(BackendError::Unreachable("connection refused".into()));
+        assert_eq!(error.status(), 503);
+        assert_eq!(error.retry_after(), Some(5));
+        let message = error.to_string();
+        assert!(message.contains("could not be reached"), "{message}");
+        assert!(!message.contains("busy"), "{message}");
     }
 }

@@ -182,7 +182,15 @@ pub async fn key_store(keys: &dyn KeyStore) {
         active: true,
     };
     assert_eq!(keys.find(&record.hash).await.unwrap(), None);
+    assert!(!keys.account_exists(&record.owner.account).await.unwrap());
     keys.insert(&record).await.unwrap();
+    assert!(keys.account_exists(&record.owner.account).await.unwrap());
+    assert!(
+        !keys
+            .account_exists(&new_owner(Stage::Live).account)
+            .await
+            .unwrap()
+    );
     assert_eq!(keys.find(&record.hash).await.unwrap(), Some(record));
 }
 

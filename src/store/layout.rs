@@ -12,7 +12,7 @@ use crate::domain::{ImageId, Owner, Stage};
 
 /// The prefix the CDN reads from; the only one it may read.
 pub const PUBLIC_PREFIX: &str = "public";
-const UPLOADS_PREFIX: &str = "uploads";
+pub const UPLOADS_PREFIX: &str = "uploads";
 
 /// Published copies never change under their id: caches may keep them for a year.
 pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";

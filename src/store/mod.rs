@@ -16,11 +16,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 
 use crate::domain::{BackendError, Format, Image, ImageId, KeyRecord, Owner, Upload, UploadStatus};
 pub use backend::Backend;
 
 pub type BackendResult<T> = Result<T, BackendError>;
+
+/// What becomes of a direct upload once its file is stored, given its key: where S3 would send
+/// an event, the local stand-in for S3 and the emulator's watcher call this.
+pub type UploadHook =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<(), crate::domain::ApiError>> + Send + Sync>;
 
 /// A request anyone may make, once, until it expires: a presigned URL and the headers that must
 /// accompany it.
@@ -125,6 +131,8 @@ pub trait UploadIndex: Send + Sync {
 pub trait KeyStore: Send + Sync {
     async fn find(&self, hash: &str) -> BackendResult<Option<KeyRecord>>;
     async fn insert(&self, record: &KeyRecord) -> BackendResult<()>;
+    /// Whether any key was ever created for `account`: a key is only added to a known account.
+    async fn account_exists(&self, account: &str) -> BackendResult<bool>;
 }
 
 /// The CDN side: public copies of published images.

@@ -5,9 +5,11 @@
 
 pub mod call;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use imgforge::domain::{Format, ImageId};
 use imgforge::imaging::fixtures;
@@ -22,6 +24,8 @@ pub struct Server {
     pub first_key: Option<String>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The real account id behind each name a test gives an account.
+    accounts: Mutex<HashMap<String, String>>,
 }
 
 fn imgforge() -> Command {
@@ -50,6 +54,7 @@ impl Server {
             first_key,
             dir,
             env,
+            accounts: Mutex::default(),
         }
     }
 
@@ -147,13 +152,11 @@ impl Server {
         }
     }
 
-    /// `imgforge keys create` over this server's store; returns what it printed.
-    pub fn create_key(&self, stage: &str, account: Option<&str>) -> String {
-        let mut command = imgforge();
-        command
-            .args(["keys", "create", "--stage", stage])
-            .env("IMGFORGE_DATA_DIR", self.dir.path())
-            .envs(self.env.iter().map(|(name, value)| (name, value)));
+    /// `imgforge keys create --json` over this server's store, in `account` (which must exist)
+    /// or a new one; returns what it printed.
+    pub fn create_key(&self, stage: &str, account: Option<&str>) -> Value {
+        let mut command = self.keys_create();
+        command.args(["--json", "--stage", stage]);
         if let Some(account) = account {
             command.args(["--account", account]);
         }
@@ -163,12 +166,27 @@ impl Server {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).expect("UTF-8 output")
+        serde_json::from_slice(&output.stdout).expect("keys create --json prints JSON")
     }
 
-    /// A new key of `stage` for `account`, for the common case.
-    pub fn key(&self, stage: &str, account: &str) -> String {
-        self.create_key(stage, Some(account)).trim().to_owned()
+    /// `imgforge keys create` over this server's store, to be given its arguments.
+    pub fn keys_create(&self) -> Command {
+        let mut command = imgforge();
+        command
+            .args(["keys", "create"])
+            .env("IMGFORGE_DATA_DIR", self.dir.path())
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
+        command
+    }
+
+    /// A new key of `stage` for the account a test calls `name`: the first key of a name
+    /// creates its account, later ones join it, as a user would with `--account`.
+    pub fn key(&self, stage: &str, name: &str) -> String {
+        let mut accounts = self.accounts.lock().unwrap();
+        let created = self.create_key(stage, accounts.get(name).map(String::as_str));
+        let account = created["account"].as_str().expect("an account id");
+        accounts.insert(name.to_owned(), account.to_owned());
+        created["key"].as_str().expect("a key").to_owned()
     }
 }
 

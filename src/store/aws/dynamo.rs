@@ -107,6 +107,10 @@ fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
 }
 
+fn account_pk(account: &str) -> String {
+    format!("ACCOUNT#{account}")
+}
+
 fn corrupt(what: &str) -> BackendError {
     BackendError::failed(format!("malformed item: {what}"))
 }
@@ -440,7 +444,25 @@ impl KeyStore for DynamoStore {
             ("stage".to_owned(), s(record.owner.stage.as_str())),
             ("active".to_owned(), AttributeValue::Bool(record.active)),
         ]))
-        .await
+        .await?;
+        // Keys are found by their hash alone; this marker lets an account be looked up without
+        // a scan. Written after the key, so an account that has it always has a key.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(account_pk(&record.owner.account)))
+            .item("sk", s("ACCOUNT"))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn account_exists(&self, account: &str) -> BackendResult<bool> {
+        let marker = self
+            .get_item(account_pk(account), "ACCOUNT".to_owned())
+            .await?;
+        Ok(marker.is_some())
     }
 }
 

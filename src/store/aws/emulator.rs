@@ -2,6 +2,7 @@
 //! AWS backend can run and be tested on one machine. Never against a real account.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudfront::types::{
@@ -11,10 +12,12 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use super::dynamo::TTL_ATTRIBUTE;
-use super::s3_client;
+use super::{is_unreachable, s3_client};
+use crate::store::UploadHook;
+use crate::store::layout::UPLOADS_PREFIX;
 
 /// CloudFront's managed "CachingOptimized" policy, the one the SAM template uses too.
 const CACHING_OPTIMIZED_POLICY: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
@@ -50,6 +53,39 @@ pub fn endpoint_is_loopback(sdk: &SdkConfig) -> bool {
             .is_ok_and(|address| address.is_loopback())
 }
 
+/// How often the emulator's bucket is looked at for direct uploads.
+const UPLOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// moto sends no S3 events: in the emulator, direct uploads are found by listing `uploads/` and
+/// handed to `ingest`, as the event would hand them to the ingest Lambda. Runs until the process
+/// ends; a failed ingest is retried on the next look, as Lambda retries an event.
+pub fn deliver_uploads(s3: aws_sdk_s3::Client, bucket: String, ingest: UploadHook) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPLOAD_POLL_INTERVAL);
+        loop {
+            tick.tick().await;
+            let listed = s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(format!("{UPLOADS_PREFIX}/"))
+                .send()
+                .await;
+            let objects = match listed {
+                Ok(listed) => listed.contents.unwrap_or_default(),
+                Err(error) => {
+                    tracing::warn!(error = %DisplayErrorContext(&error), "listing direct uploads failed");
+                    continue;
+                }
+            };
+            for key in objects.into_iter().filter_map(|object| object.key) {
+                if let Err(error) = ingest(key.clone()).await {
+                    tracing::warn!(%key, %error, "ingesting a direct upload failed");
+                }
+            }
+        }
+    });
+}
+
 /// Creates (or finds) the bucket, the table and a distribution for the bucket. Idempotent.
 pub async fn init(sdk: &SdkConfig, bucket: &str, table: &str) -> Result<Distribution, Failure> {
     if !endpoint_is_loopback(sdk) {
@@ -75,6 +111,15 @@ async fn create_bucket(sdk: &SdkConfig, bucket: &str) -> Result<(), Failure> {
         {
             Ok(())
         }
+        // The first call: if the emulator is not there, say so and how to start one.
+        Err(error) if is_unreachable(&error) => Err(format!(
+            "could not reach {}: is it running? Start one with `.venv/bin/moto_server -p 5000` \
+                 (`make test` or `make emulator` installs it), or use `make emulator`, which \
+                 starts its own ({})",
+            sdk.endpoint_url().unwrap_or_default(),
+            DisplayErrorContext(&error)
+        )
+        .into()),
         Err(error) => Err(error.into()),
     }
 }

@@ -106,11 +106,19 @@ const RETRYABLE_CODES: &[&str] = &[
     "TooManyInvalidationsInProgress",
 ];
 
+/// Whether no connection could be made: the endpoint is down or wrong, which is not throttling.
+pub(crate) fn is_unreachable<E, R>(error: &SdkError<E, R>) -> bool {
+    matches!(error, SdkError::DispatchFailure(failure) if failure.is_io())
+}
+
 pub(crate) fn sdk_error<E, R>(error: SdkError<E, R>) -> BackendError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if is_unreachable(&error) {
+        return BackendError::Unreachable(Box::new(error));
+    }
     let transient = matches!(
         error,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)

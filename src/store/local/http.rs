@@ -10,16 +10,12 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use futures_util::future::BoxFuture;
 
 use super::FsBlobStore;
 use crate::domain::{ApiError, Format, ImageId};
 use crate::imaging::sniff;
-use crate::store::BlobStore;
 use crate::store::layout::{self, PUBLIC_CACHE_CONTROL, public_key};
-
-/// What becomes of a direct upload once its file is stored: given its key.
-pub type UploadHook = Arc<dyn Fn(String) -> BoxFuture<'static, Result<(), ApiError>> + Send + Sync>;
+use crate::store::{BlobStore, UploadHook};
 
 #[derive(Clone)]
 struct Stand {
@@ -91,7 +87,10 @@ async fn receive_upload(
     let (Some((key, length)), Some(format)) = (signed, Format::from_mime_type(&content_type))
     else {
         return error(&ApiError::Forbidden(
-            "The upload URL is invalid or expired, or the request does not match it.".into(),
+            "The upload URL is invalid or expired, or the request does not match it: its \
+             Content-Length and Content-Type must be exactly the reserved size and type (the \
+             headers POST /v1/uploads answered), as S3 requires of a presigned PUT."
+                .into(),
         ));
     };
     let limit = usize::try_from(length).unwrap_or(usize::MAX);

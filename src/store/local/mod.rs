@@ -13,12 +13,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use blobs::FsBlobStore;
-pub use http::UploadHook;
 pub use presign::UploadSigner;
 pub use sqlite::SqliteStore;
 
 use super::layout::{self, public_key};
-use super::{BackendResult, BlobStore, Ports, Publisher};
+use super::{BackendResult, BlobStore, Ports, Publisher, UploadHook};
 use crate::domain::{BackendError, Format, ImageId};
 
 /// Publishes by copying the original to its public key in the blob store, the layout the AWS

@@ -375,6 +375,20 @@ impl KeyStore for SqliteStore {
         })
         .await
     }
+
+    async fn account_exists(&self, account: &str) -> BackendResult<bool> {
+        let account = account.to_owned();
+        self.call(move |connection| {
+            connection
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM api_keys WHERE account = ?1)",
+                    params![account],
+                    |row| row.get(0),
+                )
+                .map_err(sql_error)
+        })
+        .await
+    }
 }
 
 #[async_trait]
