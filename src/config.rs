@@ -14,6 +14,7 @@ const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
 const DEFAULT_PUBLISH_LIMIT: u32 = 60;
 const DEFAULT_REQUEST_TIMEOUT: u64 = 60;
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 const DEFAULT_DATA_DIR: &str = ".data";
 const DEFAULT_MODELS_DIR: &str = ".models";
 /// Stable Diffusion 3.5 Large for both names: Bedrock has neither SDXL Lightning nor Flux.
@@ -41,6 +42,10 @@ pub struct Limits {
     /// Requests per minute allowed to each live key (unlimited when unset).
     #[arg(long, env = "IMGFORGE_RATE_LIMIT_LIVE")]
     pub rate_limit_live: Option<u32>,
+    /// Requests the local server works on at once; more wait for a turn. Each may hold a body
+    /// of up to IMGFORGE_MAX_UPLOAD_BYTES besides its image work.
+    #[arg(long, env = "IMGFORGE_MAX_CONCURRENT_REQUESTS", default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS)]
+    pub max_concurrent_requests: usize,
     /// Seconds a request may take before it is answered 503 (on Lambda, also never past a
     /// second before the invocation's deadline).
     #[arg(long, env = "IMGFORGE_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT)]
@@ -126,6 +131,7 @@ impl Default for Limits {
             publish_limit: DEFAULT_PUBLISH_LIMIT,
             max_memory: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }

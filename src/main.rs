@@ -16,7 +16,10 @@ use imgforge::app::App;
 #[cfg(feature = "aws")]
 use imgforge::config::AwsNames;
 use imgforge::config::{BackendKind, Config, ImagineEngine, Limits, TextEngine, VisualizeEngine};
-use imgforge::domain::{ApiError, Format, ImageId, Stage, new_account_id, valid_account_id};
+use imgforge::domain::{
+    ApiError, Format, ImageId, KEY_ID_LENGTH, Stage, hash_api_key, new_account_id, stage_of_key,
+    valid_account_id,
+};
 use imgforge::engines::onnx::{self, Model};
 use imgforge::engines::{BEDROCK_NOT_BUILT, Engines, imagenet, isnet, tesseract};
 use imgforge::imaging::{jpeg_simd, probe};
@@ -106,6 +109,19 @@ enum KeysCommand {
         #[command(flatten)]
         config: Config,
     },
+    /// List every key: its id (the start of its hash), stage, account, creation time and
+    /// whether it is active. Keys themselves are never stored, so never shown.
+    List {
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Revoke a key for good: its requests get 401 from then on.
+    Revoke {
+        /// The key itself, or its id as `keys list` shows it.
+        key: String,
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,6 +190,12 @@ async fn run(command: Command) -> CliResult {
                     config,
                 },
         } => create_key_command(stage.into(), account, json, &config).await,
+        Command::Keys {
+            command: KeysCommand::List { config },
+        } => list_keys_command(&config).await,
+        Command::Keys {
+            command: KeysCommand::Revoke { key, config },
+        } => revoke_key_command(&key, &config).await,
         #[cfg(feature = "aws")]
         Command::Emulator {
             command: EmulatorCommand::Init { names },
@@ -185,6 +207,72 @@ async fn run(command: Command) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// `imgforge keys list`: one line per key, oldest first.
+async fn list_keys_command(config: &Config) -> CliResult {
+    let backend = Backend::open(config, "").await?;
+    let keys = backend.ports().keys.list().await.map_err(ApiError::from)?;
+    println!(
+        "{:<16}  {:<5}  {:<32}  {:<20}  ACTIVE",
+        "ID", "STAGE", "ACCOUNT", "CREATED"
+    );
+    for key in &keys {
+        let created = key.created_at.map_or_else(
+            || "unknown".to_owned(),
+            |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        println!(
+            "{:<16}  {:<5}  {:<32}  {:<20}  {}",
+            key.id(),
+            key.owner.stage.as_str(),
+            key.owner.account,
+            created,
+            if key.active { "yes" } else { "no" }
+        );
+    }
+    eprintln!(
+        "{} keys in the store at {}",
+        keys.len(),
+        store_description(config)
+    );
+    Ok(())
+}
+
+/// `imgforge keys revoke KEY`: by the key itself, or by its id from `keys list`.
+async fn revoke_key_command(key: &str, config: &Config) -> CliResult {
+    let backend = Backend::open(config, "").await?;
+    let keys = backend.ports().keys;
+    let hash = if stage_of_key(key).is_some() {
+        hash_api_key(key)
+    } else {
+        let matching: Vec<_> = keys
+            .list()
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .filter(|record| key.len() >= KEY_ID_LENGTH && record.hash.starts_with(key))
+            .collect();
+        match matching.as_slice() {
+            [record] => record.hash.clone(),
+            [] => {
+                return Err(format!(
+                    "no key {key} in the store at {}: give the key itself, or its id as                      `imgforge keys list` shows it",
+                    store_description(config)
+                )
+                .into());
+            }
+            _ => return Err(format!("{key} names more than one key: give more of it").into()),
+        }
+    };
+    if !keys.revoke(&hash).await.map_err(ApiError::from)? {
+        return Err(format!("no such key in the store at {}", store_description(config)).into());
+    }
+    eprintln!(
+        "revoked key {}: its requests now get 401",
+        &hash[..KEY_ID_LENGTH]
+    );
+    Ok(())
 }
 
 /// `imgforge keys create`: the key on stdout (alone, so that `KEY=$(…)` takes it), and on

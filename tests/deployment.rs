@@ -232,6 +232,7 @@ async fn backend_for_events() -> LocalApp {
                 hash: hash_api_key(key),
                 owner: owner_of(stage_of_key(key).unwrap()),
                 active: true,
+                created_at: None,
             })
             .await
             .unwrap();

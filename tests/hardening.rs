@@ -323,3 +323,32 @@ async fn a_request_past_its_time_limit_is_a_503_error_object() {
         "{body}"
     );
 }
+
+/// With room for one request, a second waits until the first is done.
+#[tokio::test]
+async fn the_local_server_works_on_at_most_its_limit_of_requests_at_once() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = Server::start_with(&[("IMGFORGE_MAX_CONCURRENT_REQUESTS", "1")]);
+    let key = server.key("live", "acct_busy");
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // A request whose body is still arriving holds the one place.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/images/upload HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n--x"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let client = Client::new(&server, &key);
+    let waiting = tokio::spawn(async move { client.get("/v1/images").send().await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "the second request waits its turn");
+    drop(slow);
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("an answer once the first is gone")
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+}

@@ -472,7 +472,7 @@ async fn a_new_store_gets_one_test_key_printed_once() {
 fn keys_create_says_whose_key_it_made_and_where() {
     let server = Server::start();
     let run = server
-        .keys_create()
+        .keys("create")
         .args(["--stage", "live"])
         .output()
         .unwrap();
@@ -497,7 +497,7 @@ fn keys_create_says_whose_key_it_made_and_where() {
     assert_eq!(joined["account"], account);
 
     let unknown = server
-        .keys_create()
+        .keys("create")
         .args(["--stage", "test", "--account", "acct_nobody"])
         .output()
         .unwrap();
@@ -649,4 +649,68 @@ async fn browsers_on_other_origins_may_call_the_api() {
             .unwrap()
             .contains("x-image-processing-usage")
     );
+}
+
+/// `keys list` shows every key by id, never the key; `keys revoke` (by key or id) makes its
+/// requests 401 from then on, on the server that reads the store.
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_revoked_for_good() {
+    let server = Server::start();
+    let created = server.create_key("live", None);
+    let key = created["key"].as_str().unwrap();
+    let other = server.key("test", "acct_other");
+    let client = Client::new(&server, key);
+    assert_eq!(client.get("/v1/images").send().await.unwrap().status(), 200);
+
+    let listed = |server: &Server| {
+        let output = server.keys("list").output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listing = listed(&server);
+    let id = &imgforge::domain::hash_api_key(key)[..16];
+    let line = listing.lines().find(|line| line.starts_with(id)).unwrap();
+    assert!(
+        line.contains(created["account"].as_str().unwrap()),
+        "{line}"
+    );
+    assert!(line.contains("live") && line.ends_with("yes"), "{line}");
+    assert!(
+        !listing.contains(key) && !listing.contains(other.as_str()),
+        "{listing}"
+    );
+
+    let revoked = server.keys("revoke").arg(id).output().unwrap();
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert!(
+        listed(&server)
+            .lines()
+            .any(|line| line.starts_with(id) && line.ends_with("no"))
+    );
+    assert_eq!(client.get("/v1/images").send().await.unwrap().status(), 401);
+    let still = Client::new(&server, &other);
+    assert_eq!(still.get("/v1/images").send().await.unwrap().status(), 200);
+
+    // By the key itself; an unknown one is an error that says what to give.
+    assert!(
+        server
+            .keys("revoke")
+            .arg(&other)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert_eq!(still.get("/v1/images").send().await.unwrap().status(), 401);
+    let unknown = server
+        .keys("revoke")
+        .arg("0123456789abcdef")
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("keys list"));
 }

@@ -1,6 +1,6 @@
 //! API keys: `x-api-key` in, an owner out.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_http::http::HeaderMap;
 
 use crate::domain::{ApiError, KeyRecord, Owner, Stage, hash_api_key, new_api_key, stage_of_key};
@@ -129,6 +129,7 @@ pub async fn create_key(keys: &dyn KeyStore, account: &str, stage: Stage) -> Bac
             stage,
         },
         active: true,
+        created_at: DateTime::from_timestamp(Utc::now().timestamp(), 0),
     })
     .await?;
     Ok(key)

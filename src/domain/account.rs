@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 
@@ -89,7 +90,20 @@ pub struct KeyRecord {
     pub hash: String,
     pub owner: Owner,
     pub active: bool,
+    /// When it was made, to the second (unknown for keys made before this was kept).
+    pub created_at: Option<DateTime<Utc>>,
 }
+
+impl KeyRecord {
+    /// What names the key in listings and revocations without revealing it: the start of its
+    /// hash.
+    pub fn id(&self) -> &str {
+        &self.hash[..self.hash.len().min(KEY_ID_LENGTH)]
+    }
+}
+
+/// Hex digits of a key's hash that name it.
+pub const KEY_ID_LENGTH: usize = 16;
 
 #[cfg(test)]
 mod tests {

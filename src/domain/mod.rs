@@ -8,8 +8,8 @@ mod image;
 mod upload;
 
 pub use account::{
-    KeyRecord, Owner, Stage, hash_api_key, new_account_id, new_api_key, stage_of_key,
-    valid_account_id,
+    KEY_ID_LENGTH, KeyRecord, Owner, Stage, hash_api_key, new_account_id, new_api_key,
+    stage_of_key, valid_account_id,
 };
 pub use document::{Block, BlockKind, Document, append_line, list_item_text};
 pub use error::{ApiError, BackendError, ErrorBody};

@@ -15,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 pub use openapi::{OPENAPI, served_at};
 
@@ -28,6 +29,7 @@ use crate::store::local::LocalBackend;
 /// backend serves itself (the local stand-ins). `origin` is where the server listens.
 pub fn router(app: Arc<App>, backend_routes: Option<Router>, origin: &str) -> Router {
     let description = Arc::new(served_at(origin));
+    let in_progress = GlobalConcurrencyLimitLayer::new(app.limits.max_concurrent_requests.max(1));
     let api = Router::new()
         .route(
             "/openapi.json",
@@ -41,6 +43,7 @@ pub fn router(app: Arc<App>, backend_routes: Option<Router>, origin: &str) -> Ro
         None => api,
     };
     all.layer(middleware::from_fn(allow_browsers))
+        .layer(in_progress)
 }
 
 /// CORS for every origin, so that the console can be hosted anywhere: the API authenticates by

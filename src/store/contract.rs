@@ -174,12 +174,13 @@ pub async fn image_index(index: &dyn ImageIndex) {
     ));
 }
 
-/// Keys: found by hash, with their owner and status.
+/// Keys: found by hash, with their owner, status and creation time; listed; revoked for good.
 pub async fn key_store(keys: &dyn KeyStore) {
     let record = KeyRecord {
         hash: format!("{:064x}", rand::random::<u128>()),
         owner: new_owner(Stage::Live),
         active: true,
+        created_at: DateTime::from_timestamp(Utc::now().timestamp(), 0),
     };
     assert_eq!(keys.find(&record.hash).await.unwrap(), None);
     assert!(!keys.account_exists(&record.owner.account).await.unwrap());
@@ -191,7 +192,20 @@ pub async fn key_store(keys: &dyn KeyStore) {
             .await
             .unwrap()
     );
-    assert_eq!(keys.find(&record.hash).await.unwrap(), Some(record));
+    assert_eq!(keys.find(&record.hash).await.unwrap(), Some(record.clone()));
+    assert!(keys.list().await.unwrap().contains(&record));
+
+    assert!(keys.revoke(&record.hash).await.unwrap());
+    let revoked = keys.find(&record.hash).await.unwrap().unwrap();
+    assert!(!revoked.active);
+    assert!(keys.list().await.unwrap().contains(&revoked));
+    let unknown = format!("{:064x}", rand::random::<u128>());
+    assert!(!keys.revoke(&unknown).await.unwrap());
+    assert_eq!(
+        keys.find(&unknown).await.unwrap(),
+        None,
+        "revoking creates nothing"
+    );
 }
 
 /// Upload reservations: scoped by owner, and their outcome recorded.

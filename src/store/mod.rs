@@ -133,6 +133,10 @@ pub trait KeyStore: Send + Sync {
     async fn insert(&self, record: &KeyRecord) -> BackendResult<()>;
     /// Whether any key was ever created for `account`: a key is only added to a known account.
     async fn account_exists(&self, account: &str) -> BackendResult<bool>;
+    /// Every key, for the operator (on DynamoDB, a scan of the table).
+    async fn list(&self) -> BackendResult<Vec<KeyRecord>>;
+    /// Makes the key with `hash` inactive for good; `false` if there is no such key.
+    async fn revoke(&self, hash: &str) -> BackendResult<bool>;
 }
 
 /// The CDN side: public copies of published images.

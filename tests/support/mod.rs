@@ -155,7 +155,7 @@ impl Server {
     /// `imgforge keys create --json` over this server's store, in `account` (which must exist)
     /// or a new one; returns what it printed.
     pub fn create_key(&self, stage: &str, account: Option<&str>) -> Value {
-        let mut command = self.keys_create();
+        let mut command = self.keys("create");
         command.args(["--json", "--stage", stage]);
         if let Some(account) = account {
             command.args(["--account", account]);
@@ -169,11 +169,11 @@ impl Server {
         serde_json::from_slice(&output.stdout).expect("keys create --json prints JSON")
     }
 
-    /// `imgforge keys create` over this server's store, to be given its arguments.
-    pub fn keys_create(&self) -> Command {
+    /// `imgforge keys <action>` over this server's store, to be given its arguments.
+    pub fn keys(&self, action: &str) -> Command {
         let mut command = imgforge();
         command
-            .args(["keys", "create"])
+            .args(["keys", action])
             .env("IMGFORGE_DATA_DIR", self.dir.path())
             .envs(self.env.iter().map(|(name, value)| (name, value)));
         command

@@ -421,30 +421,22 @@ impl UploadIndex for DynamoStore {
 #[async_trait]
 impl KeyStore for DynamoStore {
     async fn find(&self, hash: &str) -> BackendResult<Option<KeyRecord>> {
-        let Some(item) = self.get_item(key_pk(hash), "KEY".to_owned()).await? else {
-            return Ok(None);
-        };
-        let stage = Stage::parse(string(&item, "stage")?).ok_or_else(|| corrupt("stage"))?;
-        let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
-        Ok(Some(KeyRecord {
-            hash: hash.to_owned(),
-            owner: Owner {
-                account: string(&item, "account")?.to_owned(),
-                stage,
-            },
-            active,
-        }))
+        let item = self.get_item(key_pk(hash), "KEY".to_owned()).await?;
+        item.map(|item| key_record(hash, &item)).transpose()
     }
 
     async fn insert(&self, record: &KeyRecord) -> BackendResult<()> {
-        self.put_new(Item::from([
+        let mut item = Item::from([
             ("pk".to_owned(), s(key_pk(&record.hash))),
             ("sk".to_owned(), s("KEY")),
             ("account".to_owned(), s(&record.owner.account)),
             ("stage".to_owned(), s(record.owner.stage.as_str())),
             ("active".to_owned(), AttributeValue::Bool(record.active)),
-        ]))
-        .await?;
+        ]);
+        if let Some(created_at) = record.created_at {
+            item.insert("created_at".to_owned(), n(created_at.timestamp()));
+        }
+        self.put_new(item).await?;
         // Keys are found by their hash alone; this marker lets an account be looked up without
         // a scan. Written after the key, so an account that has it always has a key.
         self.client
@@ -464,6 +456,64 @@ impl KeyStore for DynamoStore {
             .await?;
         Ok(marker.is_some())
     }
+
+    /// A scan of the whole table for its key items: an operator's occasional command.
+    async fn list(&self) -> BackendResult<Vec<KeyRecord>> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :key")
+            .expression_attribute_values(":key", s("KEY"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.try_next().await.map_err(sdk_error)? {
+            let hash = string(&item, "pk")?
+                .strip_prefix("KEY#")
+                .ok_or_else(|| corrupt("pk"))?
+                .to_owned();
+            keys.push(key_record(&hash, &item)?);
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.hash).cmp(&(b.created_at, &b.hash)));
+        Ok(keys)
+    }
+
+    async fn revoke(&self, hash: &str) -> BackendResult<bool> {
+        let revoked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key_pk(hash)))
+            .key("sk", s("KEY"))
+            .update_expression("SET active = :no")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match revoked {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+fn key_record(hash: &str, item: &Item) -> BackendResult<KeyRecord> {
+    let stage = Stage::parse(string(item, "stage")?).ok_or_else(|| corrupt("stage"))?;
+    Ok(KeyRecord {
+        hash: hash.to_owned(),
+        owner: Owner {
+            account: string(item, "account")?.to_owned(),
+            stage,
+        },
+        active: matches!(item.get("active"), Some(AttributeValue::Bool(true))),
+        created_at: number::<i64>(item, "created_at")
+            .ok()
+            .and_then(|seconds| DateTime::from_timestamp(seconds, 0)),
+    })
 }
 
 #[async_trait]

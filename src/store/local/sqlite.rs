@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hash       TEXT PRIMARY KEY,
     account    TEXT NOT NULL,
     stage      TEXT NOT NULL,
-    active     INTEGER NOT NULL
+    active     INTEGER NOT NULL,
+    created_at INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS images (
     account       TEXT NOT NULL,
@@ -67,6 +68,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (account, stage, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+CREATE INDEX IF NOT EXISTS uploads_expiry ON uploads (expires_at);
 ";
 
 const IMAGE_COLUMNS: &str = "id, name, url, width, height, format, size, created_at";
@@ -85,6 +88,7 @@ impl SqliteStore {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
             )
             .and_then(|()| connection.execute_batch(SCHEMA))
+            .and_then(|()| add_key_creation_times(&connection))
             .map_err(BackendError::failed)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
@@ -324,35 +328,56 @@ impl ImageIndex for SqliteStore {
     }
 }
 
+/// Stores made before keys kept their creation time get the column (empty for their keys).
+fn add_key_creation_times(connection: &Connection) -> rusqlite::Result<()> {
+    let has_column: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('api_keys') WHERE name = 'created_at')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_column {
+        connection.execute_batch("ALTER TABLE api_keys ADD COLUMN created_at INTEGER")?;
+    }
+    Ok(())
+}
+
+fn key_record(row: &Row) -> rusqlite::Result<KeyRecord> {
+    let stage: String = row.get("stage")?;
+    let stage = Stage::parse(&stage).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("bad stage {stage}").into(),
+        )
+    })?;
+    Ok(KeyRecord {
+        hash: row.get("hash")?,
+        owner: Owner {
+            account: row.get("account")?,
+            stage,
+        },
+        active: row.get("active")?,
+        created_at: row
+            .get::<_, Option<i64>>("created_at")?
+            .and_then(|seconds| DateTime::from_timestamp(seconds, 0)),
+    })
+}
+
+const KEY_COLUMNS: &str = "hash, account, stage, active, created_at";
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn find(&self, hash: &str) -> BackendResult<Option<KeyRecord>> {
         let hash = hash.to_owned();
         self.call(move |connection| {
-            let row = connection
+            connection
                 .query_row(
-                    "SELECT account, stage, active FROM api_keys WHERE hash = ?1",
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"),
                     params![hash],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get(2)?,
-                        ))
-                    },
+                    key_record,
                 )
                 .optional()
-                .map_err(sql_error)?;
-            row.map(|(account, stage, active)| {
-                let stage = Stage::parse(&stage)
-                    .ok_or_else(|| BackendError::failed(format!("bad stage {stage}")))?;
-                Ok(KeyRecord {
-                    hash,
-                    owner: Owner { account, stage },
-                    active,
-                })
-            })
-            .transpose()
+                .map_err(sql_error)
         })
         .await
     }
@@ -362,12 +387,13 @@ impl KeyStore for SqliteStore {
         self.call(move |connection| {
             connection
                 .execute(
-                    "INSERT INTO api_keys (hash, account, stage, active) VALUES (?1, ?2, ?3, ?4)",
+                    &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
                     params![
                         record.hash,
                         record.owner.account,
                         record.owner.stage.as_str(),
-                        record.active
+                        record.active,
+                        record.created_at.map(|at| at.timestamp())
                     ],
                 )
                 .map(drop)
@@ -389,6 +415,35 @@ impl KeyStore for SqliteStore {
         })
         .await
     }
+
+    async fn list(&self) -> BackendResult<Vec<KeyRecord>> {
+        self.call(move |connection| {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, hash"
+                ))
+                .map_err(sql_error)?;
+            statement
+                .query_map([], key_record)
+                .and_then(Iterator::collect)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn revoke(&self, hash: &str) -> BackendResult<bool> {
+        let hash = hash.to_owned();
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "UPDATE api_keys SET active = 0 WHERE hash = ?1",
+                    params![hash],
+                )
+                .map(|changed| changed == 1)
+                .map_err(sql_error)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -396,6 +451,13 @@ impl UploadIndex for SqliteStore {
     async fn reserve(&self, owner: &Owner, upload: &Upload) -> BackendResult<()> {
         let (owner, upload) = (owner.clone(), upload.clone());
         self.call(move |connection| {
+            // Expired reservations go as new ones come, as DynamoDB's TTL removes them there.
+            connection
+                .execute(
+                    "DELETE FROM uploads WHERE expires_at < ?1",
+                    params![Utc::now().timestamp_millis()],
+                )
+                .map_err(sql_error)?;
             connection
                 .execute(
                     "INSERT INTO uploads (account, stage, id, name, size, format, status, error, \
@@ -571,6 +633,13 @@ impl IdempotencyStore for SqliteStore {
                 .optional()
                 .map_err(sql_error)?;
             if held.is_none() {
+                // Expired keys go as new ones are claimed, as DynamoDB's TTL removes them there.
+                transaction
+                    .execute(
+                        "DELETE FROM idempotency WHERE expires_at < ?1",
+                        params![now],
+                    )
+                    .map_err(sql_error)?;
                 transaction
                     .execute(
                         "INSERT OR REPLACE INTO idempotency (account, stage, key, fingerprint, \
@@ -639,5 +708,61 @@ impl IdempotencyStore for SqliteStore {
                 .map_err(sql_error)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rows(store: &SqliteStore, table: &'static str) -> i64 {
+        store
+            .call(move |connection| {
+                connection
+                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                        row.get(0)
+                    })
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn expired_uploads_and_idempotency_keys_are_pruned_as_new_ones_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let owner = Owner {
+            account: "acct_prune".into(),
+            stage: Stage::Live,
+        };
+        let upload = |expires_at| Upload {
+            id: ImageId::generate(Utc::now()),
+            name: "n".into(),
+            size: 1,
+            format: Format::Png,
+            status: UploadStatus::Pending,
+            expires_at,
+        };
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        let future = Utc::now() + chrono::Duration::hours(1);
+        store.reserve(&owner, &upload(past)).await.unwrap();
+        store.reserve(&owner, &upload(future)).await.unwrap();
+        assert_eq!(rows(&store, "uploads").await, 1, "the expired one is gone");
+
+        let patience = std::time::Duration::from_secs(60);
+        store
+            .claim(&owner, "old", "f", past, patience)
+            .await
+            .unwrap();
+        store
+            .claim(&owner, "new", "f", future, patience)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&store, "idempotency").await,
+            1,
+            "the expired one is gone"
+        );
     }
 }
