@@ -44,15 +44,17 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> Axum
         }
     };
     // A request without a valid key costs no more than its headers: refused before its body
-    // is read. (The handler checks the key again, as on Lambda, where the body has arrived.)
-    if let Err(error) = auth::authenticate(app.store.keys.as_ref(), request.headers()).await {
-        return into_axum(output::error(&error));
-    }
+    // is read. The caller found goes with the request, so the key is looked up once.
+    let caller = match auth::authenticate(app.store.keys.as_ref(), request.headers()).await {
+        Ok(caller) => caller,
+        Err(error) => return into_axum(output::error(&error)),
+    };
     let limit = app.limits.max_upload_bytes + BODY_OVERHEAD_BYTES;
-    let request = match to_lambda_request(request, path_parameters, limit).await {
+    let mut request = match to_lambda_request(request, path_parameters, limit).await {
         Ok(request) => request,
         Err(error) => return into_axum(output::error(&error)),
     };
+    request.extensions_mut().insert(caller);
     into_axum(api::serve(&app, route.handler, request).await)
 }
 
