@@ -211,25 +211,39 @@ async fn run(command: Command) -> CliResult {
 
 /// `imgforge keys list`: one line per key, oldest first.
 async fn list_keys_command(config: &Config) -> CliResult {
+    use std::io::Write;
+
     let backend = Backend::open(config, "").await?;
     let keys = backend.ports().keys.list().await.map_err(ApiError::from)?;
-    println!(
-        "{:<16}  {:<5}  {:<32}  {:<20}  ACTIVE",
-        "ID", "STAGE", "ACCOUNT", "CREATED"
-    );
-    for key in &keys {
-        let created = key.created_at.map_or_else(
-            || "unknown".to_owned(),
-            |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        println!(
-            "{:<16}  {:<5}  {:<32}  {:<20}  {}",
-            key.id(),
-            key.owner.stage.as_str(),
-            key.owner.account,
-            created,
-            if key.active { "yes" } else { "no" }
-        );
+    // Written, not printed: a reader that stops early (`| head`) ends the listing, neither a
+    // panic nor an error.
+    let listed = (|| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{:<16}  {:<5}  {:<32}  {:<20}  ACTIVE",
+            "ID", "STAGE", "ACCOUNT", "CREATED"
+        )?;
+        for key in &keys {
+            let created = key.created_at.map_or_else(
+                || "unknown".to_owned(),
+                |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+            writeln!(
+                out,
+                "{:<16}  {:<5}  {:<32}  {:<20}  {}",
+                key.id(),
+                key.owner.stage.as_str(),
+                key.owner.account,
+                created,
+                if key.active { "yes" } else { "no" }
+            )?;
+        }
+        out.flush()
+    })();
+    match listed {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other?,
     }
     eprintln!(
         "{} keys in the store at {}",
