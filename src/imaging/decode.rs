@@ -66,7 +66,10 @@ pub fn decode_probed(
     let (image, region_done) = match probed.format {
         Format::Jpeg => decode_jpeg(bytes, hint)?,
         Format::Png => decode_png(bytes, probed, hint.region).map_err(|error| corrupt(&error))?,
-        Format::Webp => (decode_webp(bytes).map_err(|error| corrupt(&error))?, false),
+        Format::Webp => (
+            decode_webp(bytes, hint.shrink_to).map_err(|error| corrupt(&error))?,
+            false,
+        ),
     };
     let image = match (hint.region, region_done) {
         (Some(region), false) => region.crop(&image)?,
@@ -192,9 +195,24 @@ fn decode_png(
     Ok((image, region.is_some()))
 }
 
+/// The size to decode a `stored` image at so that it stays at least `target`: reduced by the
+/// largest whole factor that allows, as libvips's shrink-on-load does.
+fn shrink_on_load(stored: (u32, u32), target: (u32, u32)) -> (u32, u32) {
+    let factor = (stored.0 / target.0.max(1))
+        .min(stored.1 / target.1.max(1))
+        .max(1);
+    (stored.0.div_ceil(factor), stored.1.div_ceil(factor))
+}
+
 /// WebP pixels through libwebp (several times faster than the pure-Rust decoder), decoded
-/// straight into the image's buffer; the profile and orientation from the container's chunks.
-fn decode_webp(bytes: &[u8]) -> Result<DynamicImage, String> {
+/// straight into the image's buffer, reduced while decoding when `shrink_to` (as displayed)
+/// allows; the profile and orientation from the container's chunks.
+fn decode_webp(bytes: &[u8], shrink_to: Option<(u32, u32)>) -> Result<DynamicImage, String> {
+    use libwebp_sys::{
+        VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPFreeDecBuffer,
+        WebPRGBABuffer,
+    };
+
     let mut metadata = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
         .map_err(|error| error.to_string())?;
     let icc = metadata.icc_profile().ok().flatten();
@@ -202,28 +220,42 @@ fn decode_webp(bytes: &[u8]) -> Result<DynamicImage, String> {
     let features = webp::BitstreamFeatures::new(bytes)
         .filter(|features| !features.has_animation())
         .ok_or("not a still WebP image")?;
-    let (width, height) = (features.width(), features.height());
+    let stored = (features.width(), features.height());
+    let (width, height) = match shrink_to {
+        Some((width, height)) if swaps_axes(orientation) => shrink_on_load(stored, (height, width)),
+        Some(target) => shrink_on_load(stored, target),
+        None => stored,
+    };
     let channels = if features.has_alpha() { 4 } else { 3 };
     let stride = width as usize * channels;
     let mut pixels = vec![0u8; stride * height as usize];
-    let into = if features.has_alpha() {
-        libwebp_sys::WebPDecodeRGBAInto
+
+    let mut config = WebPDecoderConfig::new().map_err(|()| "libwebp's decoder ABI differs")?;
+    if (width, height) != stored {
+        config.options.use_scaling = 1;
+        config.options.scaled_width = width as i32;
+        config.options.scaled_height = height as i32;
+    }
+    config.output.colorspace = if channels == 4 {
+        WEBP_CSP_MODE::MODE_RGBA
     } else {
-        libwebp_sys::WebPDecodeRGBInto
+        WEBP_CSP_MODE::MODE_RGB
     };
-    // SAFETY: `pixels` holds `height` rows of `stride` bytes, which is what libwebp is told
-    // it may write; it returns null, having written nothing usable, on any error.
-    let written = unsafe {
-        into(
-            bytes.as_ptr(),
-            bytes.len(),
-            pixels.as_mut_ptr(),
-            pixels.len(),
-            i32::try_from(stride).map_err(|_| "the image is too wide")?,
-        )
+    config.output.is_external_memory = 1;
+    config.output.u.RGBA = WebPRGBABuffer {
+        rgba: pixels.as_mut_ptr(),
+        stride: i32::try_from(stride).map_err(|_| "the image is too wide")?,
+        size: pixels.len(),
     };
-    if written.is_null() {
-        return Err("libwebp could not decode the image".to_owned());
+    // SAFETY: the output buffer is `pixels`, `height` rows of `stride` bytes, as libwebp is
+    // told; it writes nothing else, and frees only what it allocated itself (nothing, here).
+    let status = unsafe {
+        let status = WebPDecode(bytes.as_ptr(), bytes.len(), &mut config);
+        WebPFreeDecBuffer(&mut config.output);
+        status
+    };
+    if status != VP8StatusCode::VP8_STATUS_OK {
+        return Err(format!("libwebp could not decode the image ({status:?})"));
     }
     let image = if channels == 4 {
         RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
@@ -528,6 +560,26 @@ mod tests {
         let decoded = decode(&png, PLENTY, DecodeHint::default()).unwrap().image;
         let [r, g, b] = decoded.to_rgb8().get_pixel(1, 1).0;
         assert!(r >= 210 && g <= 95 && b <= 98, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn webp_shrinks_on_load_by_whole_factors_but_never_below_the_target() {
+        assert_eq!(shrink_on_load((800, 600), (100, 75)), (100, 75));
+        assert_eq!(shrink_on_load((800, 600), (300, 200)), (400, 300));
+        assert_eq!(shrink_on_load((801, 601), (100, 75)), (101, 76));
+        assert_eq!(shrink_on_load((800, 600), (900, 10)), (800, 600));
+        let webp = fixtures::encode(Format::Webp, 800, 600);
+        let hint = DecodeHint {
+            shrink_to: Some((100, 75)),
+            region: None,
+        };
+        let shrunk = decode(&webp, PLENTY, hint).unwrap().image;
+        assert_eq!((shrunk.width(), shrunk.height()), (100, 75));
+        // The gradient survives: the top-left corner is dark in red, the bottom-right bright.
+        let rgb = shrunk.to_rgb8();
+        assert!(rgb.get_pixel(0, 0)[0] < 40 && rgb.get_pixel(99, 74)[0] > 200);
+        let whole = decode(&webp, PLENTY, DecodeHint::default()).unwrap().image;
+        assert_eq!((whole.width(), whole.height()), (800, 600));
     }
 
     #[test]
