@@ -509,22 +509,29 @@ async fn throttling_is_a_503_with_retry_after() {
     assert_eq!(stand_in.received().len(), 2);
 }
 
-#[tokio::test]
-async fn visualize_gives_converse_the_image_within_its_limits_and_the_prompt() {
-    let stand_in = StandIn::start(bedrock).await;
-    let (app, live) = bedrock_app(&stand_in).await;
-    let small = fixtures::encode(Format::Png, 12, 8);
-    let id = upload(&app, &live, &small).await;
+/// Uploads a 12×8 PNG and asks `model` "What is in this image?" about it with a live key: the
+/// stand-ins describe the pattern they were sent, and the answer is billed. Returns the PNG.
+async fn ask_about_a_12x8_png(app: &LocalApp, live: &str, model: &str) -> Vec<u8> {
+    let png = fixtures::encode(Format::Png, 12, 8);
+    let id = upload(app, live, &png).await;
     let response = visualize(
-        &live,
+        live,
         &id,
-        json!({"prompt": "What is in this image?", "model": "llava"}),
+        json!({"prompt": "What is in this image?", "model": model}),
     )
     .send(&app.app)
     .await;
     assert_eq!(response.status(), 201, "{:?}", response.body());
     assert_eq!(usage(&response), Some("1"), "a live key's answer is billed");
     assert_eq!(json(&response), json!({"response": "A 12x8 test pattern."}));
+    png
+}
+
+#[tokio::test]
+async fn visualize_gives_converse_the_image_within_its_limits_and_the_prompt() {
+    let stand_in = StandIn::start(bedrock).await;
+    let (app, live) = bedrock_app(&stand_in).await;
+    let small = ask_about_a_12x8_png(&app, &live, "llava").await;
     let sent = stand_in.last();
     assert_eq!(sent.path, "/model/us.amazon.nova-lite-v1%3A0/converse");
     assert_signed(&sent);
@@ -563,18 +570,7 @@ async fn ollama_app(url: &str, timeout: Duration) -> (LocalApp, String) {
 async fn visualize_asks_ollama_with_the_image_and_prompt() {
     let stand_in = StandIn::start(ollama).await;
     let (app, live) = ollama_app(&stand_in.url, Duration::from_secs(5)).await;
-    let png = fixtures::encode(Format::Png, 12, 8);
-    let id = upload(&app, &live, &png).await;
-    let response = visualize(
-        &live,
-        &id,
-        json!({"prompt": "What is in this image?", "model": "gemini"}),
-    )
-    .send(&app.app)
-    .await;
-    assert_eq!(response.status(), 201, "{:?}", response.body());
-    assert_eq!(usage(&response), Some("1"), "a live key's answer is billed");
-    assert_eq!(json(&response), json!({"response": "A 12x8 test pattern."}));
+    let png = ask_about_a_12x8_png(&app, &live, "gemini").await;
     let sent = stand_in.last();
     assert_eq!(sent.path, "/api/chat");
     let message = &sent.body["messages"][0];

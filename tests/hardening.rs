@@ -126,6 +126,13 @@ async fn live_keys_see_how_many_images_a_request_processed() {
     );
 }
 
+/// An upload's status, body, and whether it was a replay.
+async fn outcome(response: reqwest::Response) -> (u16, Value, bool) {
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap(), replayed)
+}
+
 async fn upload_with_key(client: &Client, key: &str, name: &str) -> (u16, Value, bool) {
     // A fixed boundary, so that retries send byte-identical bodies as a real client would.
     let body = multipart(Some(name), Some(&fixtures::encode(Format::Png, 6, 6)));
@@ -140,9 +147,7 @@ async fn upload_with_key(client: &Client, key: &str, name: &str) -> (u16, Value,
         .send()
         .await
         .unwrap();
-    let replayed = response.headers().contains_key("idempotent-replayed");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap(), replayed)
+    outcome(response).await
 }
 
 #[tokio::test]
@@ -209,9 +214,7 @@ async fn upload_fresh_boundary(client: &Client, key: &str, png: &[u8]) -> (u16, 
         .send()
         .await
         .unwrap();
-    let replayed = response.headers().contains_key("idempotent-replayed");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap(), replayed)
+    outcome(response).await
 }
 
 #[tokio::test]

@@ -139,13 +139,17 @@ pub async fn create_key(keys: &dyn KeyStore, account: &str, stage: Stage) -> Bac
 mod tests {
     use super::SlidingWindow;
 
+    fn per_minute(limit: u32, previous: u32) -> SlidingWindow {
+        SlidingWindow {
+            limit,
+            period: 60,
+            previous,
+        }
+    }
+
     #[test]
     fn the_previous_minute_weighs_by_what_the_window_still_covers() {
-        let window = SlidingWindow {
-            limit: 10,
-            period: 60,
-            previous: 10,
-        };
+        let window = per_minute(10, 10);
         assert_eq!(window.allowance(0), 0, "a full minute just ended");
         assert_eq!(window.allowance(30), 5);
         assert_eq!(
@@ -153,22 +157,14 @@ mod tests {
             9,
             "one sixth of a request still counts"
         );
-        let idle = SlidingWindow {
-            limit: 10,
-            period: 60,
-            previous: 0,
-        };
+        let idle = per_minute(10, 0);
         assert_eq!(idle.allowance(0), 10);
     }
 
     #[test]
     fn no_burst_fits_at_a_minute_edge() {
         // Ten requests at 0:59 leave none for 1:00, and only one by 1:06.
-        let window = SlidingWindow {
-            limit: 10,
-            period: 60,
-            previous: 10,
-        };
+        let window = per_minute(10, 10);
         assert_eq!(window.allowance(0), 0);
         assert_eq!(window.allowance(6), 1);
         assert_eq!(window.retry_after(0, 0), 6);
@@ -176,11 +172,7 @@ mod tests {
 
     #[test]
     fn a_full_minute_waits_for_its_own_count_to_slide_out() {
-        let window = SlidingWindow {
-            limit: 10,
-            period: 60,
-            previous: 0,
-        };
+        let window = per_minute(10, 0);
         // Ten counted by 0:50: the next is admitted once a tenth of them has slid out, 6 s
         // into the next minute.
         assert_eq!(window.retry_after(10, 50), 16);
@@ -199,11 +191,7 @@ mod tests {
 
     #[test]
     fn a_limit_of_zero_admits_nothing() {
-        let window = SlidingWindow {
-            limit: 0,
-            period: 60,
-            previous: 0,
-        };
+        let window = per_minute(0, 0);
         assert_eq!(window.allowance(0), 0);
         assert_eq!(window.retry_after(0, 10), 60);
     }
