@@ -16,7 +16,7 @@ use crate::domain::Format;
 pub const DEFAULT_QUALITY: u8 = 80;
 
 /// Up to this size (2048×2048), JPEG outputs get optimised Huffman tables.
-const OPTIMIZED_CODING_MAX_PIXELS: u64 = 4 * 1024 * 1024;
+pub(super) const OPTIMIZED_CODING_MAX_PIXELS: u64 = 4 * 1024 * 1024;
 
 pub fn encode(image: &DynamicImage, format: Format, quality: u8) -> Result<Vec<u8>, ImagingError> {
     match format {

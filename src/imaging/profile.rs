@@ -31,6 +31,11 @@ pub fn to_srgb(pixels: &mut [u8], channels: usize, icc: &[u8]) {
     }
 }
 
+/// Whether `to_srgb` may change pixels tagged with `icc`: a profile that parses and is not sRGB.
+pub fn needs_conversion(icc: &[u8]) -> bool {
+    ColorProfile::new_from_slice(icc).is_ok_and(|profile| !is_srgb(&profile))
+}
+
 /// CMYK samples (4 per pixel, as JPEG stores them) to RGB: through the embedded profile when
 /// there is one, else by the usual naive formula. `inverted` is Adobe's convention, which nearly
 /// every CMYK JPEG follows: 0 means full ink.

@@ -9,6 +9,7 @@ use super::composite::{Overlay, Repetition, composite};
 use super::decode::{DecodeHint, decode, decode_probed};
 use super::encode::{DEFAULT_QUALITY, encode};
 use super::geometry::{Mirror, Rect, mirror, rotate, rotated_size};
+use super::lossless::transform_jpeg;
 use super::resize::{ResizeSpec, resample};
 use super::{ImagingError, probe};
 use crate::domain::Format;
@@ -130,6 +131,11 @@ pub fn transform(
         _ => {}
     }
 
+    if source.format == Format::Jpeg
+        && let Some(output) = transform_jpeg(input, operation)
+    {
+        return Ok(output);
+    }
     let image = decode_probed(input, &source, hint)?.image;
     let image = match operation {
         Operation::Resize(spec) => {

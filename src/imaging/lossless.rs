@@ -1,0 +1,860 @@
+//! Lossless JPEG mirror and quarter-turn rotation: the DCT coefficients are moved and their signs
+//! changed, as jpegtran does (libjpeg-turbo's `transupp.c`), so nothing is decoded, nothing is
+//! quantised again and no quality is lost. The file's EXIF orientation is composed into the
+//! transform, since outputs are the image as displayed and carry no metadata.
+//!
+//! `transform_jpeg` answers `None` whenever the exact transform is impossible or would not give
+//! what the decode/re-encode path gives, and the caller falls back to that path:
+//! - a flipped axis (in the stored image) whose length is not a multiple of the iMCU (8 pixels
+//!   times the largest sampling factor): its partial edge blocks would move to the opposite edge,
+//!   where a decoder cannot place them (jpegtran's `-perfect` condition);
+//! - colour spaces other than YCbCr and greyscale (CMYK, YCCK, RGB), and ICC profiles other than
+//!   sRGB: the decode path converts these to sRGB, and outputs are sRGB;
+//! - anything libjpeg fails on (a damaged file, arithmetic coding this build cannot read): the
+//!   decode path then reports or tolerates it as it always has.
+//!
+//! Progressive sources are read whole by `jpeg_read_coefficients` and written as baseline.
+
+use std::os::raw::{c_int, c_uint, c_ulong, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::{mem, ptr, slice};
+
+use image::metadata::Orientation;
+use mozjpeg_sys::{
+    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, JPOOL_IMAGE, boolean, jpeg_common_struct,
+    jpeg_compress_struct, jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
+};
+
+use super::encode::OPTIMIZED_CODING_MAX_PIXELS;
+use super::geometry::Mirror;
+use super::profile::{jpeg_icc_profile, needs_conversion};
+use super::transform::{Operation, Output};
+use crate::domain::Format;
+
+/// Coefficients per block, and per block row and column.
+const BLOCK: usize = 64;
+const BLOCK_SIDE: usize = 8;
+
+const APP1: c_int = 0xE1;
+const APP2: c_int = 0xE2;
+
+unsafe extern "C" {
+    /// The C library's `free`, for the buffer `jpeg_mem_dest` allocates with `malloc`.
+    fn free(pointer: *mut c_void);
+}
+
+/// The JPEG `input` mirrored or turned by `operation` (shown through its EXIF orientation), with
+/// its DCT coefficients moved rather than decoded; `None` where the decode path must do it.
+pub(super) fn transform_jpeg(input: &[u8], operation: &Operation) -> Option<Output> {
+    let operation = Symmetry::of_operation(operation)?;
+    // libjpeg reports fatal errors by unwinding out of its error handler; the guards free its
+    // memory on the way out.
+    catch_unwind(AssertUnwindSafe(|| transform_unguarded(input, operation)))
+        .ok()
+        .flatten()
+}
+
+fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
+    let mut source = Decompressor::new();
+    let src = source.info_mut();
+    // SAFETY: `src` was created by `Decompressor::new`; `input` outlives it, as `source` is
+    // dropped at the end of this function.
+    unsafe {
+        mozjpeg_sys::jpeg_mem_src(src, input.as_ptr(), input.len() as c_ulong);
+        mozjpeg_sys::jpeg_save_markers(src, APP1, 0xFFFF);
+        mozjpeg_sys::jpeg_save_markers(src, APP2, 0xFFFF);
+        mozjpeg_sys::jpeg_read_header(src, 1);
+    }
+    let (orientation, icc) = orientation_and_profile(src);
+    if icc.as_deref().is_some_and(needs_conversion) {
+        return None;
+    }
+    let components = match (src.jpeg_color_space, src.num_components) {
+        (J_COLOR_SPACE::JCS_YCbCr, 3) | (J_COLOR_SPACE::JCS_GRAYSCALE, 1) => {
+            src.num_components as usize
+        }
+        _ => return None,
+    };
+    let symmetry = Symmetry::of_orientation(orientation).then(operation);
+    let (width, height) = (src.image_width, src.image_height);
+    let imcu_width = src.max_h_samp_factor as u32 * BLOCK_SIDE as u32;
+    let imcu_height = src.max_v_samp_factor as u32 * BLOCK_SIDE as u32;
+    if (symmetry.flips_source_x() && width % imcu_width != 0)
+        || (symmetry.flips_source_y() && height % imcu_height != 0)
+    {
+        return None;
+    }
+
+    // SAFETY: the header has been read, as `jpeg_read_coefficients` requires; the arrays it
+    // returns (one per component) live in `src`'s memory until `source` is dropped.
+    let source_arrays = unsafe { mozjpeg_sys::jpeg_read_coefficients(src) };
+    // SAFETY: `comp_info` holds `num_components` entries once the header is read.
+    let source_components = unsafe { slice::from_raw_parts(src.comp_info, components) };
+    let source_grids: Vec<BlockGrid> = source_components
+        .iter()
+        .enumerate()
+        .map(|(index, component)| BlockGrid {
+            // SAFETY: `jpeg_read_coefficients` returned one array per component.
+            array: unsafe { *source_arrays.add(index) },
+            width: component.width_in_blocks as usize,
+            height: component.height_in_blocks as usize,
+        })
+        .collect();
+
+    let mut target = Compressor::new();
+    let dst = target.info_mut();
+    // SAFETY: both structures are live; `dst` is freshly created, in the state this requires.
+    // The fastest profile is libjpeg-turbo's defaults: no mozjpeg progressive scan script.
+    unsafe {
+        mozjpeg_sys::jpeg_c_set_int_param(
+            dst,
+            J_INT_PARAM::JINT_COMPRESS_PROFILE,
+            JCP_FASTEST as c_int,
+        );
+        mozjpeg_sys::jpeg_copy_critical_parameters(source.info_mut(), dst);
+    }
+    if symmetry.transposes() {
+        transpose_parameters(dst, components);
+    }
+    // Baseline (one sequential scan), with optimised Huffman tables where the re-encoding path
+    // would use them.
+    dst.num_scans = 0;
+    dst.scan_info = ptr::null();
+    let pixels = u64::from(dst.image_width) * u64::from(dst.image_height);
+    dst.optimize_coding = boolean::from(pixels <= OPTIMIZED_CODING_MAX_PIXELS);
+    let (out_width, out_height) = (dst.image_width, dst.image_height);
+
+    // SAFETY: `comp_info` holds `num_components` entries after `jpeg_copy_critical_parameters`.
+    let target_components = unsafe { slice::from_raw_parts(dst.comp_info, components) };
+    let sampling: Vec<(usize, usize)> = target_components
+        .iter()
+        .map(|c| (c.h_samp_factor as usize, c.v_samp_factor as usize))
+        .collect();
+    let target_grids: Vec<BlockGrid> = source_grids
+        .iter()
+        .zip(&sampling)
+        .map(|(grid, &(h_samp, v_samp))| {
+            let (width, height) = if symmetry.transposes() {
+                (grid.height, grid.width)
+            } else {
+                (grid.width, grid.height)
+            };
+            // As `transupp.c` allocates them: whole iMCUs, which the encoder reads in full.
+            let array = target.request_blocks(
+                width.next_multiple_of(h_samp),
+                height.next_multiple_of(v_samp),
+                v_samp,
+            );
+            BlockGrid {
+                array,
+                width,
+                height,
+            }
+        })
+        .collect();
+    let mut arrays: Vec<*mut jvirt_barray_control> =
+        target_grids.iter().map(|grid| grid.array).collect();
+    target.write_coefficients_to_memory(&mut arrays);
+
+    let moves = CoefficientMoves::of(symmetry);
+    for (from, to) in source_grids.iter().zip(&target_grids) {
+        move_blocks(&mut source, from, &mut target, to, symmetry, &moves);
+    }
+    Some(Output {
+        bytes: target.finish(),
+        format: Format::Jpeg,
+        width: out_width,
+        height: out_height,
+    })
+}
+
+/// The orientation and ICC profile from the markers `jpeg_save_markers` kept. As in the decode
+/// path, the last EXIF orientation wins.
+fn orientation_and_profile(src: &jpeg_decompress_struct) -> (Orientation, Option<Vec<u8>>) {
+    let mut orientation = Orientation::NoTransforms;
+    let mut app2 = Vec::new();
+    let mut marker = src.marker_list;
+    while !marker.is_null() {
+        // SAFETY: `marker_list` is a list libjpeg allocated in `src`'s memory, each node's
+        // `data` holding `data_length` bytes; it lives as long as `src`.
+        let (code, data) = unsafe {
+            let node = &*marker;
+            marker = node.next;
+            (
+                c_int::from(node.marker),
+                slice::from_raw_parts(node.data, node.data_length as usize),
+            )
+        };
+        match code {
+            APP1 => {
+                if let Some(exif) = data.strip_prefix(b"Exif\0\0") {
+                    orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
+                }
+            }
+            APP2 => app2.push(data),
+            _ => {}
+        }
+    }
+    (orientation, jpeg_icc_profile(app2.into_iter()))
+}
+
+/// Swaps the axes of what `jpeg_copy_critical_parameters` copied: dimensions, sampling factors
+/// and quantisation tables (a coefficient moves from row v, column u to row u, column v, and its
+/// divisor with it).
+fn transpose_parameters(dst: &mut jpeg_compress_struct, components: usize) {
+    mem::swap(&mut dst.image_width, &mut dst.image_height);
+    mem::swap(&mut dst.X_density, &mut dst.Y_density);
+    // SAFETY: `comp_info` holds `num_components` entries after `jpeg_copy_critical_parameters`.
+    let infos = unsafe { slice::from_raw_parts_mut(dst.comp_info, components) };
+    for info in infos {
+        mem::swap(&mut info.h_samp_factor, &mut info.v_samp_factor);
+    }
+    for &table in &dst.quant_tbl_ptrs {
+        // SAFETY: non-null entries are tables `jpeg_copy_critical_parameters` allocated in
+        // `dst`'s memory.
+        if let Some(table) = unsafe { table.as_mut() } {
+            table.quantval = transposed(&table.quantval);
+        }
+    }
+}
+
+fn transposed<T: Copy>(block: &[T; BLOCK]) -> [T; BLOCK] {
+    std::array::from_fn(|index| block[(index % BLOCK_SIDE) * BLOCK_SIDE + index / BLOCK_SIDE])
+}
+
+/// One of the eight symmetries of a rectangle (EXIF's eight orientations), as the matrix taking
+/// an output pixel's position, measured from the centre as (x, y), to the source position it
+/// shows. Each row has one non-zero entry, ±1: row 0 gives the source x, row 1 the source y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Symmetry([[i8; 2]; 2]);
+
+impl Symmetry {
+    const IDENTITY: Self = Self([[1, 0], [0, 1]]);
+    const FLIP_X: Self = Self([[-1, 0], [0, 1]]);
+    const FLIP_Y: Self = Self([[1, 0], [0, -1]]);
+    const HALF_TURN: Self = Self([[-1, 0], [0, -1]]);
+    /// A quarter turn clockwise: output (x, y) shows source (y, -x).
+    const QUARTER_TURN: Self = Self([[0, 1], [-1, 0]]);
+    const THREE_QUARTER_TURN: Self = Self([[0, -1], [1, 0]]);
+    /// Across the main diagonal.
+    const TRANSPOSE: Self = Self([[0, 1], [1, 0]]);
+    /// Across the other diagonal.
+    const TRANSVERSE: Self = Self([[0, -1], [-1, 0]]);
+
+    /// The operation's symmetry, if it is a mirror or a rotation by a multiple of 90°.
+    fn of_operation(operation: &Operation) -> Option<Self> {
+        match operation {
+            Operation::Mirror(Mirror::Horizontal) => Some(Self::FLIP_X),
+            Operation::Mirror(Mirror::Vertical) => Some(Self::FLIP_Y),
+            Operation::Mirror(Mirror::Both) => Some(Self::HALF_TURN),
+            Operation::Rotate { degrees } => {
+                // The same tolerance as `geometry::rotate`'s exact quarter turns.
+                let turns = degrees.rem_euclid(360.0) / 90.0;
+                let nearest = turns.round();
+                if (turns - nearest).abs() * 90.0 >= 1e-9 {
+                    return None;
+                }
+                Some(match nearest as u32 % 4 {
+                    0 => Self::IDENTITY,
+                    1 => Self::QUARTER_TURN,
+                    2 => Self::HALF_TURN,
+                    _ => Self::THREE_QUARTER_TURN,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// What displaying a stored image with `orientation` does to it.
+    fn of_orientation(orientation: Orientation) -> Self {
+        match orientation {
+            Orientation::NoTransforms => Self::IDENTITY,
+            Orientation::FlipHorizontal => Self::FLIP_X,
+            Orientation::Rotate180 => Self::HALF_TURN,
+            Orientation::FlipVertical => Self::FLIP_Y,
+            Orientation::Rotate90FlipH => Self::TRANSPOSE,
+            Orientation::Rotate90 => Self::QUARTER_TURN,
+            Orientation::Rotate270FlipH => Self::TRANSVERSE,
+            Orientation::Rotate270 => Self::THREE_QUARTER_TURN,
+        }
+    }
+
+    /// `self`, then `next` on its result: an output position goes through `next`'s matrix to
+    /// `self`'s output, then through `self`'s to the source.
+    fn then(self, next: Self) -> Self {
+        let (a, b) = (self.0, next.0);
+        Self(std::array::from_fn(|row| {
+            std::array::from_fn(|column| a[row][0] * b[0][column] + a[row][1] * b[1][column])
+        }))
+    }
+
+    /// Whether output rows come from source columns.
+    fn transposes(self) -> bool {
+        self.0[0][0] == 0
+    }
+
+    /// Whether the source's x axis runs backwards in the output.
+    fn flips_source_x(self) -> bool {
+        self.0[0][0] + self.0[0][1] < 0
+    }
+
+    fn flips_source_y(self) -> bool {
+        self.0[1][0] + self.0[1][1] < 0
+    }
+
+    /// The source position, in a `width`×`height` grid, shown at `position` of the output.
+    fn source_of(self, (x, y): (usize, usize), (width, height): (usize, usize)) -> (usize, usize) {
+        let (along_x, along_y) = if self.transposes() { (y, x) } else { (x, y) };
+        (
+            if self.flips_source_x() {
+                width - 1 - along_x
+            } else {
+                along_x
+            },
+            if self.flips_source_y() {
+                height - 1 - along_y
+            } else {
+                along_y
+            },
+        )
+    }
+}
+
+/// Where each coefficient of an output block comes from in its source block, and whether its
+/// sign changes. Coefficients are in natural order (row v of vertical frequency, column u of
+/// horizontal frequency); running an axis backwards negates the odd frequencies along it, and a
+/// transpose swaps rows and columns.
+struct CoefficientMoves([(usize, bool); BLOCK]);
+
+impl CoefficientMoves {
+    fn of(symmetry: Symmetry) -> Self {
+        Self(std::array::from_fn(|index| {
+            let (v, u) = (index / BLOCK_SIDE, index % BLOCK_SIDE);
+            let (source_v, source_u) = if symmetry.transposes() {
+                (u, v)
+            } else {
+                (v, u)
+            };
+            let negate = (symmetry.flips_source_x() && source_u % 2 == 1)
+                ^ (symmetry.flips_source_y() && source_v % 2 == 1);
+            (source_v * BLOCK_SIDE + source_u, negate)
+        }))
+    }
+
+    fn apply(&self, source: &JBLOCK, target: &mut JBLOCK) {
+        for (out, &(from, negate)) in target.iter_mut().zip(&self.0) {
+            // Quantised coefficients are within ±2047 (8-bit JPEG) or a damaged file's noise:
+            // wrapping keeps either from panicking.
+            *out = if negate {
+                source[from].wrapping_neg()
+            } else {
+                source[from]
+            };
+        }
+    }
+}
+
+/// A component's coefficient array and its size in blocks that hold image data.
+struct BlockGrid {
+    array: *mut jvirt_barray_control,
+    width: usize,
+    height: usize,
+}
+
+/// Fills `to` from `from`: each output block is the moved source block of `symmetry`.
+fn move_blocks(
+    source: &mut Decompressor,
+    from: &BlockGrid,
+    target: &mut Compressor,
+    to: &BlockGrid,
+    symmetry: Symmetry,
+    moves: &CoefficientMoves,
+) {
+    let source_size = (from.width, from.height);
+    for y in 0..to.height {
+        // SAFETY: row `y` is within the array, allocated `to.width` blocks wide or wider.
+        let target_row = unsafe { target.block_row(to.array, y, to.width) };
+        if symmetry.transposes() {
+            // Each output block of the row comes from a different source row.
+            for (x, block) in target_row.iter_mut().enumerate() {
+                let (source_x, source_y) = symmetry.source_of((x, y), source_size);
+                // SAFETY: `source_of` stays within the source grid, which is `from.width`
+                // blocks wide.
+                let source_row = unsafe { source.block_row(from.array, source_y, from.width) };
+                moves.apply(&source_row[source_x], block);
+            }
+        } else {
+            let (_, source_y) = symmetry.source_of((0, y), source_size);
+            // SAFETY: as above.
+            let source_row = unsafe { source.block_row(from.array, source_y, from.width) };
+            for (x, block) in target_row.iter_mut().enumerate() {
+                let (source_x, _) = symmetry.source_of((x, y), source_size);
+                moves.apply(&source_row[source_x], block);
+            }
+        }
+    }
+}
+
+/// Row `row` of a virtual block array, `width` blocks of it, through libjpeg's memory manager.
+/// One row at a time is within every array's access limit; the row stays valid until the next
+/// access to the same array.
+///
+/// # Safety
+/// `array` belongs to `info`'s memory manager and has been realised; `row` is below its height
+/// and `width` at most its width. The returned slice must be dropped before `array` is accessed
+/// again.
+unsafe fn access_row<'a>(
+    info: &mut jpeg_common_struct,
+    array: *mut jvirt_barray_control,
+    row: usize,
+    width: usize,
+    writable: bool,
+) -> &'a mut [JBLOCK] {
+    // SAFETY: the caller's contract; `mem` is set by the create call and its methods are
+    // always present.
+    unsafe {
+        let access = (*info.mem)
+            .access_virt_barray
+            .expect("libjpeg's memory manager");
+        let rows = access(info, array, row as c_uint, 1, boolean::from(writable));
+        slice::from_raw_parts_mut(*rows, width)
+    }
+}
+
+/// An error manager that unwinds instead of exiting, and keeps warnings quiet.
+fn unwinding_error_manager() -> Box<jpeg_error_mgr> {
+    // SAFETY: an all-zero error manager is valid input to `jpeg_std_error`, which fills it.
+    let mut errors: Box<jpeg_error_mgr> = Box::new(unsafe { mem::zeroed() });
+    // SAFETY: `errors` is a valid, exclusively borrowed error manager.
+    unsafe { mozjpeg_sys::jpeg_std_error(&mut errors) };
+    errors.error_exit = Some(unwind_on_error);
+    errors.emit_message = Some(ignore_message);
+    errors
+}
+
+/// Why `transform_jpeg` gives up: libjpeg failed, and the decode path will say how.
+struct LibjpegFailed;
+
+extern "C-unwind" fn unwind_on_error(_info: &mut jpeg_common_struct) {
+    resume_unwind(Box::new(LibjpegFailed));
+}
+
+extern "C-unwind" fn ignore_message(_info: &mut jpeg_common_struct, _level: c_int) {}
+
+/// A libjpeg decompressor, destroyed (with all it allocated) when dropped, unwinding included.
+struct Decompressor {
+    info: Box<jpeg_decompress_struct>,
+    _errors: Box<jpeg_error_mgr>,
+}
+
+impl Decompressor {
+    fn new() -> Self {
+        let mut errors = unwinding_error_manager();
+        // SAFETY: zeroed memory is what `jpeg_create_decompress` expects before it fills the
+        // structure; the error manager is boxed, so the pointer to it stays valid.
+        let mut info: Box<jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
+        info.common.err = &mut *errors;
+        // SAFETY: `info` is zeroed with a valid error manager, as required.
+        unsafe { mozjpeg_sys::jpeg_create_decompress(&mut *info) };
+        Self {
+            info,
+            _errors: errors,
+        }
+    }
+
+    fn info_mut(&mut self) -> &mut jpeg_decompress_struct {
+        &mut self.info
+    }
+
+    /// # Safety
+    /// As `access_row`, read-only.
+    unsafe fn block_row(
+        &mut self,
+        array: *mut jvirt_barray_control,
+        row: usize,
+        width: usize,
+    ) -> &[JBLOCK] {
+        // SAFETY: the caller's contract.
+        unsafe { access_row(&mut self.info.common, array, row, width, false) }
+    }
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`, destroyed once.
+        unsafe { mozjpeg_sys::jpeg_destroy_decompress(&mut self.info) };
+    }
+}
+
+/// A libjpeg compressor writing to memory, destroyed (with its output buffer) when dropped.
+struct Compressor {
+    info: Box<jpeg_compress_struct>,
+    _errors: Box<jpeg_error_mgr>,
+    /// Where `jpeg_mem_dest` keeps its `malloc`ed output buffer and the bytes written.
+    output: Box<(*mut u8, c_ulong)>,
+}
+
+impl Compressor {
+    fn new() -> Self {
+        let mut errors = unwinding_error_manager();
+        // SAFETY: as in `Decompressor::new`.
+        let mut info: Box<jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
+        info.common.err = &mut *errors;
+        // SAFETY: `info` is zeroed with a valid error manager, as required.
+        unsafe { mozjpeg_sys::jpeg_create_compress(&mut *info) };
+        Self {
+            info,
+            _errors: errors,
+            output: Box::new((ptr::null_mut(), 0)),
+        }
+    }
+
+    fn info_mut(&mut self) -> &mut jpeg_compress_struct {
+        &mut self.info
+    }
+
+    /// A zeroed coefficient array in this compressor's memory, realised by
+    /// `write_coefficients_to_memory`.
+    fn request_blocks(
+        &mut self,
+        width: usize,
+        height: usize,
+        max_access_rows: usize,
+    ) -> *mut jvirt_barray_control {
+        // SAFETY: `mem` is set by the create call; requests are allowed before compression
+        // starts, and the array lives until the compressor is destroyed or finishes.
+        unsafe {
+            let request = (*self.info.common.mem)
+                .request_virt_barray
+                .expect("libjpeg's memory manager");
+            request(
+                &mut self.info.common,
+                JPOOL_IMAGE,
+                boolean::from(true),
+                width as c_uint,
+                height as c_uint,
+                max_access_rows as c_uint,
+            )
+        }
+    }
+
+    /// Starts writing `arrays` (one per component) to memory. They are read when `finish` is
+    /// called, so they may be filled in between, as jpegtran does.
+    fn write_coefficients_to_memory(&mut self, arrays: &mut [*mut jvirt_barray_control]) {
+        let (buffer, size) = &mut *self.output;
+        // SAFETY: the parameters have been set from the source; `buffer` and `size` are boxed,
+        // so libjpeg's pointers to them stay valid; `jpeg_write_coefficients` keeps `arrays`'
+        // entries, not the slice, and realises the requested arrays.
+        unsafe {
+            mozjpeg_sys::jpeg_mem_dest(&mut self.info, buffer, size);
+            mozjpeg_sys::jpeg_write_coefficients(&mut self.info, arrays.as_mut_ptr());
+        }
+    }
+
+    /// # Safety
+    /// As `access_row`, writable.
+    unsafe fn block_row(
+        &mut self,
+        array: *mut jvirt_barray_control,
+        row: usize,
+        width: usize,
+    ) -> &mut [JBLOCK] {
+        // SAFETY: the caller's contract.
+        unsafe { access_row(&mut self.info.common, array, row, width, true) }
+    }
+
+    /// Encodes the coefficients and returns the file.
+    fn finish(mut self) -> Vec<u8> {
+        // SAFETY: compression was started by `write_coefficients_to_memory`; afterwards the
+        // buffer holds `size` bytes.
+        unsafe {
+            mozjpeg_sys::jpeg_finish_compress(&mut self.info);
+            let (buffer, size) = *self.output;
+            slice::from_raw_parts(buffer, size as usize).to_vec()
+        }
+    }
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`, destroyed once; the output buffer, if any, was allocated
+        // by `jpeg_mem_dest` with `malloc` and is owned by us.
+        unsafe {
+            mozjpeg_sys::jpeg_destroy_compress(&mut self.info);
+            free(self.output.0.cast());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use image::RgbImage;
+
+    use super::*;
+    use crate::imaging::fixtures;
+    use crate::imaging::geometry::{mirror, rotate};
+    use crate::imaging::{DecodeHint, decode, transform};
+
+    const PLENTY: u64 = 1 << 26;
+    const SUBSAMPLED: (u8, u8) = (2, 2);
+    const FULL_CHROMA: (u8, u8) = (1, 1);
+
+    const OPERATIONS: [Operation; 6] = [
+        Operation::Mirror(Mirror::Horizontal),
+        Operation::Mirror(Mirror::Vertical),
+        Operation::Mirror(Mirror::Both),
+        Operation::Rotate { degrees: 90.0 },
+        Operation::Rotate { degrees: 180.0 },
+        Operation::Rotate { degrees: -90.0 },
+    ];
+
+    /// A textured `width`×`height` JPEG with chroma blocks of `chroma` pixels, so that every
+    /// frequency, odd ones included, has coefficients to move.
+    fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: bool) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..height)
+            .flat_map(|y| (0..width).map(move |x| (x, y)))
+            .flat_map(|(x, y)| {
+                [
+                    (x * 5 + y * 2) as u8,
+                    ((x * y) ^ (x * 3)) as u8,
+                    (y * 7).wrapping_sub(x * x) as u8,
+                ]
+            })
+            .collect();
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        compress.set_size(width as usize, height as usize);
+        compress.set_quality(90.0);
+        compress.set_chroma_sampling_pixel_sizes(chroma, chroma);
+        if progressive {
+            compress.set_progressive_mode();
+        }
+        let mut started = compress.start_compress(Vec::new()).expect("compressing");
+        started.write_scanlines(&pixels).expect("writing");
+        started.finish().expect("finishing")
+    }
+
+    /// Every component's quantised coefficients, as `jpeg_read_coefficients` reads them.
+    fn coefficients(jpeg: &[u8]) -> Vec<Vec<JBLOCK>> {
+        let mut source = Decompressor::new();
+        let info = source.info_mut();
+        // SAFETY: as in `transform_unguarded`: `jpeg` outlives `source`, and the header is read
+        // before the coefficients.
+        let arrays = unsafe {
+            mozjpeg_sys::jpeg_mem_src(info, jpeg.as_ptr(), jpeg.len() as c_ulong);
+            mozjpeg_sys::jpeg_read_header(info, 1);
+            mozjpeg_sys::jpeg_read_coefficients(info)
+        };
+        let count = info.num_components as usize;
+        // SAFETY: `comp_info` holds `num_components` entries once the header is read.
+        let components = unsafe { slice::from_raw_parts(info.comp_info, count) };
+        let sizes: Vec<(usize, usize)> = components
+            .iter()
+            .map(|c| (c.width_in_blocks as usize, c.height_in_blocks as usize))
+            .collect();
+        let mut all = Vec::new();
+        for (index, (width, height)) in sizes.into_iter().enumerate() {
+            // SAFETY: one array per component, each `height` rows of `width` blocks, in
+            // `source`'s memory.
+            let array = unsafe { *arrays.add(index) };
+            let mut blocks = Vec::with_capacity(width * height);
+            for row in 0..height {
+                // SAFETY: as above; the row is copied before the next access.
+                blocks.extend_from_slice(unsafe { source.block_row(array, row, width) });
+            }
+            all.push(blocks);
+        }
+        all
+    }
+
+    fn lossless(jpeg: &[u8], operation: &Operation) -> Output {
+        transform_jpeg(jpeg, operation).expect("an exact transform")
+    }
+
+    fn pixels(jpeg: &[u8]) -> RgbImage {
+        decode(jpeg, PLENTY, DecodeHint::default())
+            .unwrap()
+            .image
+            .into_rgb8()
+    }
+
+    /// The decode path's pixels for `operation`, before they are encoded again.
+    fn decoded_and_operated(jpeg: &[u8], operation: &Operation) -> RgbImage {
+        let mut image = decode(jpeg, PLENTY, DecodeHint::default()).unwrap().image;
+        match operation {
+            Operation::Mirror(mode) => mirror(&mut image, *mode),
+            Operation::Rotate { degrees } => image = rotate(image, *degrees, false),
+            _ => unreachable!("only mirrors and rotations"),
+        }
+        image.into_rgb8()
+    }
+
+    fn largest_difference(a: &RgbImage, b: &RgbImage) -> u8 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The markers before the first scan.
+    fn header_markers(jpeg: &[u8]) -> Vec<u8> {
+        let mut markers = Vec::new();
+        let mut at = 2;
+        while jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+            markers.push(jpeg[at + 1]);
+            at += 2 + usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        }
+        markers
+    }
+
+    #[test]
+    fn mirroring_twice_returns_the_original_coefficients() {
+        for chroma in [SUBSAMPLED, FULL_CHROMA] {
+            let jpeg = textured_jpeg(64, 48, chroma, false);
+            let original = coefficients(&jpeg);
+            for mode in [Mirror::Horizontal, Mirror::Vertical, Mirror::Both] {
+                let operation = Operation::Mirror(mode);
+                let once = lossless(&jpeg, &operation).bytes;
+                assert_ne!(coefficients(&once), original, "{mode:?} moves something");
+                let twice = lossless(&once, &operation).bytes;
+                assert_eq!(coefficients(&twice), original, "{mode:?}, {chroma:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn four_quarter_turns_return_the_original_coefficients() {
+        for chroma in [SUBSAMPLED, FULL_CHROMA, (2, 1)] {
+            let jpeg = textured_jpeg(64, 48, chroma, false);
+            let original = coefficients(&jpeg);
+            let mut turned = jpeg.clone();
+            for turn in 1..=4 {
+                let output = lossless(&turned, &Operation::Rotate { degrees: 90.0 });
+                let expected = if turn % 2 == 1 { (48, 64) } else { (64, 48) };
+                assert_eq!((output.width, output.height), expected);
+                turned = output.bytes;
+                if turn < 4 {
+                    assert_ne!(coefficients(&turned), original, "turn {turn}");
+                }
+            }
+            assert_eq!(coefficients(&turned), original, "{chroma:?}");
+        }
+    }
+
+    #[test]
+    fn lossless_pixels_match_the_decode_path_within_rounding() {
+        for (chroma, progressive) in [
+            (SUBSAMPLED, false),
+            (FULL_CHROMA, false),
+            (SUBSAMPLED, true),
+        ] {
+            let jpeg = textured_jpeg(64, 48, chroma, progressive);
+            for operation in &OPERATIONS {
+                let output = lossless(&jpeg, operation);
+                let got = pixels(&output.bytes);
+                assert_eq!(got.dimensions(), (output.width, output.height));
+                let expected = decoded_and_operated(&jpeg, operation);
+                let difference = largest_difference(&got, &expected);
+                assert!(
+                    difference <= 3,
+                    "{operation:?}, {chroma:?}: differs by {difference}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_exif_orientation_is_displayed_as_the_decode_path_shows_it() {
+        for orientation in 1..=8 {
+            let jpeg = fixtures::jpeg_with_orientation(48, 32, orientation);
+            for operation in &OPERATIONS {
+                let output = lossless(&jpeg, operation);
+                let got = pixels(&output.bytes);
+                let expected = decoded_and_operated(&jpeg, operation);
+                assert_eq!(
+                    got.dimensions(),
+                    expected.dimensions(),
+                    "orientation {orientation}, {operation:?}"
+                );
+                let difference = largest_difference(&got, &expected);
+                assert!(
+                    difference <= 3,
+                    "orientation {orientation}, {operation:?}: differs by {difference}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn edges_that_would_move_partial_blocks_fall_back_with_the_right_dimensions() {
+        let odd = textured_jpeg(65, 47, SUBSAMPLED, false);
+        for operation in &OPERATIONS {
+            assert!(transform_jpeg(&odd, operation).is_none(), "{operation:?}");
+            let output = transform(&odd, operation, PLENTY).unwrap();
+            let expected = decoded_and_operated(&odd, operation).dimensions();
+            assert_eq!((output.width, output.height), expected);
+            assert_eq!(pixels(&output.bytes).dimensions(), expected);
+        }
+        // A partial edge that stays where it is does not stop the exact transform.
+        let short = textured_jpeg(64, 47, SUBSAMPLED, false);
+        let operation = Operation::Mirror(Mirror::Horizontal);
+        let output = lossless(&short, &operation);
+        let difference = largest_difference(
+            &pixels(&output.bytes),
+            &decoded_and_operated(&short, &operation),
+        );
+        assert!(difference <= 3, "differs by {difference}");
+    }
+
+    #[test]
+    fn colour_managed_and_odd_angle_sources_fall_back() {
+        let cmyk = fixtures::cmyk_jpeg(16, 16, [0, 255, 0, 0]);
+        assert!(transform_jpeg(&cmyk, &OPERATIONS[0]).is_none());
+        let jpeg = textured_jpeg(64, 48, SUBSAMPLED, false);
+        assert!(transform_jpeg(&jpeg, &Operation::Rotate { degrees: 45.0 }).is_none());
+        assert!(transform_jpeg(&jpeg, &Operation::Blur { sigma: 1.0 }).is_none());
+    }
+
+    #[test]
+    fn outputs_are_baseline_without_metadata() {
+        let jpeg = fixtures::jpeg_with_orientation(48, 32, 6);
+        assert!(header_markers(&jpeg).contains(&0xE1));
+        let output = lossless(&jpeg, &Operation::Rotate { degrees: 90.0 });
+        let markers = header_markers(&output.bytes);
+        assert!(markers.contains(&0xC0), "baseline: {markers:x?}");
+        // APP0 is the JFIF header every encoder writes; no other APPn segment is kept.
+        assert!(
+            markers.iter().all(|&m| !(0xE1..=0xEF).contains(&m)),
+            "{markers:x?}"
+        );
+        assert!(!output.bytes.windows(6).any(|w| w == b"Exif\0\0"));
+    }
+
+    #[test]
+    fn damaged_files_fall_back_or_fail_without_panicking() {
+        let jpeg = textured_jpeg(64, 48, SUBSAMPLED, false);
+        for cut in [20, 200, jpeg.len() / 2] {
+            let _ = transform_jpeg(&jpeg[..cut], &OPERATIONS[3]);
+            let _ = transform(&jpeg[..cut], &OPERATIONS[3], PLENTY);
+        }
+        let mut garbage = jpeg[..4].to_vec();
+        garbage.extend(std::iter::repeat_n(0xAB, 400));
+        assert!(transform_jpeg(&garbage, &OPERATIONS[0]).is_none());
+        assert!(transform(&garbage, &OPERATIONS[0], PLENTY).is_err());
+    }
+
+    #[test]
+    fn symmetries_compose_like_the_operations() {
+        let quarter = Symmetry::QUARTER_TURN;
+        assert_eq!(quarter.then(quarter), Symmetry::HALF_TURN);
+        assert_eq!(
+            quarter.then(quarter).then(quarter).then(quarter),
+            Symmetry::IDENTITY
+        );
+        assert_eq!(Symmetry::FLIP_X.then(Symmetry::FLIP_Y), Symmetry::HALF_TURN);
+        // EXIF 5 is a quarter turn then a horizontal flip.
+        assert_eq!(quarter.then(Symmetry::FLIP_X), Symmetry::TRANSPOSE);
+    }
+}
