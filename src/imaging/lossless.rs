@@ -809,10 +809,43 @@ mod tests {
     }
 
     #[test]
+    fn greyscale_sources_take_the_lossless_path() {
+        let samples: Vec<u8> = (0..64u32 * 48).map(|i| (i * 37 % 251) as u8).collect();
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        compress.set_size(64, 48);
+        let mut started = compress.start_compress(Vec::new()).expect("compressing");
+        started.write_scanlines(&samples).expect("writing");
+        let grey = started.finish().expect("finishing");
+        for operation in &OPERATIONS {
+            let output = lossless(&grey, operation);
+            let difference = largest_difference(
+                &pixels(&output.bytes),
+                &decoded_and_operated(&grey, operation),
+            );
+            assert!(difference <= 3, "{operation:?}: differs by {difference}");
+        }
+    }
+
+    #[test]
     fn colour_managed_and_odd_angle_sources_fall_back() {
         let cmyk = fixtures::cmyk_jpeg(16, 16, [0, 255, 0, 0]);
         assert!(transform_jpeg(&cmyk, &OPERATIONS[0]).is_none());
         let jpeg = textured_jpeg(64, 48, SUBSAMPLED, false);
+        let with_profile = |profile: moxcms::ColorProfile| {
+            let mut segment = b"ICC_PROFILE\0\x01\x01".to_vec();
+            segment.extend(profile.encode().expect("a profile"));
+            let length = u16::try_from(segment.len() + 2).expect("one segment");
+            let mut tagged = jpeg[..2].to_vec();
+            tagged.extend_from_slice(&[0xFF, 0xE2]);
+            tagged.extend_from_slice(&length.to_be_bytes());
+            tagged.extend(segment);
+            tagged.extend_from_slice(&jpeg[2..]);
+            tagged
+        };
+        let display_p3 = with_profile(moxcms::ColorProfile::new_display_p3());
+        assert!(transform_jpeg(&display_p3, &OPERATIONS[0]).is_none());
+        let srgb = with_profile(moxcms::ColorProfile::new_srgb());
+        assert!(transform_jpeg(&srgb, &OPERATIONS[0]).is_some());
         assert!(transform_jpeg(&jpeg, &Operation::Rotate { degrees: 45.0 }).is_none());
         assert!(transform_jpeg(&jpeg, &Operation::Blur { sigma: 1.0 }).is_none());
     }

@@ -131,6 +131,7 @@ pub fn transform(
         _ => {}
     }
 
+    // JPEG mirrors and quarter turns move DCT coefficients without decoding, where exact.
     if source.format == Format::Jpeg
         && let Some(output) = transform_jpeg(input, operation)
     {
