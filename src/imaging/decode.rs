@@ -14,6 +14,7 @@ use mozjpeg_sys::{
 };
 
 use super::geometry::Rect;
+use super::libjpeg::Decompressor;
 use super::probe::swaps_axes;
 use super::profile::{cmyk_to_srgb, jpeg_icc_profile, to_srgb};
 use super::{ImageInfo, ImagingError, probe};
@@ -66,10 +67,7 @@ pub fn decode_probed(
     let (image, region_done) = match probed.format {
         Format::Jpeg => decode_jpeg(bytes, hint)?,
         Format::Png => decode_png(bytes, probed, hint.region).map_err(|error| corrupt(&error))?,
-        Format::Webp => (
-            decode_webp(bytes, hint.shrink_to).map_err(|error| corrupt(&error))?,
-            false,
-        ),
+        Format::Webp => decode_webp(bytes, hint).map_err(|error| corrupt(&error))?,
     };
     let image = match (hint.region, region_done) {
         (Some(region), false) => region.crop(&image)?,
@@ -205,9 +203,11 @@ fn shrink_on_load(stored: (u32, u32), target: (u32, u32)) -> (u32, u32) {
 }
 
 /// WebP pixels through libwebp (several times faster than the pure-Rust decoder), decoded
-/// straight into the image's buffer, reduced while decoding when `shrink_to` (as displayed)
-/// allows; the profile and orientation from the container's chunks.
-fn decode_webp(bytes: &[u8], shrink_to: Option<(u32, u32)>) -> Result<DynamicImage, String> {
+/// straight into the image's buffer, reduced while decoding when `hint.shrink_to` (as
+/// displayed) allows, or cut to `hint.region` while decoding (libwebp then stops after the
+/// region's last row) when no orientation moves it; the flag says whether it was. The profile
+/// and orientation come from the container's chunks.
+fn decode_webp(bytes: &[u8], hint: DecodeHint) -> Result<(DynamicImage, bool), String> {
     use libwebp_sys::{
         VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPFreeDecBuffer,
         WebPRGBABuffer,
@@ -221,17 +221,36 @@ fn decode_webp(bytes: &[u8], shrink_to: Option<(u32, u32)>) -> Result<DynamicIma
         .filter(|features| !features.has_animation())
         .ok_or("not a still WebP image")?;
     let stored = (features.width(), features.height());
-    let (width, height) = match shrink_to {
+    let (width, height) = match hint.shrink_to {
         Some((width, height)) if swaps_axes(orientation) => shrink_on_load(stored, (height, width)),
         Some(target) => shrink_on_load(stored, target),
         None => stored,
     };
+    // libwebp starts a crop at even coordinates (chroma is subsampled): the region is cut from
+    // the slightly larger one decoded.
+    let crop = hint
+        .region
+        .filter(|_| orientation == Orientation::NoTransforms && hint.shrink_to.is_none())
+        .filter(|region| region.check_within(stored.0, stored.1).is_ok())
+        .map(|region| Rect {
+            x: region.x & !1,
+            y: region.y & !1,
+            width: region.width + (region.x & 1),
+            height: region.height + (region.y & 1),
+        });
+    let (width, height) = crop.map_or((width, height), |crop| (crop.width, crop.height));
     let channels = if features.has_alpha() { 4 } else { 3 };
     let stride = width as usize * channels;
     let mut pixels = vec![0u8; stride * height as usize];
 
     let mut config = WebPDecoderConfig::new().map_err(|()| "libwebp's decoder ABI differs")?;
-    if (width, height) != stored {
+    if let Some(crop) = crop {
+        config.options.use_cropping = 1;
+        config.options.crop_left = crop.x as i32;
+        config.options.crop_top = crop.y as i32;
+        config.options.crop_width = crop.width as i32;
+        config.options.crop_height = crop.height as i32;
+    } else if (width, height) != stored {
         config.options.use_scaling = 1;
         config.options.scaled_width = width as i32;
         config.options.scaled_height = height as i32;
@@ -263,9 +282,19 @@ fn decode_webp(bytes: &[u8], shrink_to: Option<(u32, u32)>) -> Result<DynamicIma
         RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
     };
     let mut image = image.ok_or("libwebp returned a short buffer")?;
+    if let (Some(crop), Some(region)) = (crop, hint.region)
+        && (crop.x, crop.y) != (region.x, region.y)
+    {
+        image = image.crop_imm(
+            region.x - crop.x,
+            region.y - crop.y,
+            region.width,
+            region.height,
+        );
+    }
     to_srgb_image(&mut image, icc.as_deref());
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok((image, crop.is_some()))
 }
 
 /// The largest DCT scaling (1/8, 1/4, 1/2) that still leaves at least `target` pixels, as the
@@ -282,14 +311,21 @@ fn dct_scale(stored: (u32, u32), target: (u32, u32)) -> u8 {
 
 /// Decodes a JPEG; the flag says whether `hint.region` was applied during decoding.
 fn decode_jpeg(bytes: &[u8], hint: DecodeHint) -> Result<(DynamicImage, bool), ImagingError> {
+    if let (Some(region), None) = (hint.region, hint.shrink_to)
+        && let Some(decoded) = decode_jpeg_region(bytes, region)
+    {
+        return decoded.map(|image| (image, true));
+    }
     // libjpeg reports fatal errors by unwinding out of its error handler.
-    catch_unwind(AssertUnwindSafe(|| decode_jpeg_unguarded(bytes, hint))).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .unwrap_or_else(|| "libjpeg failed".to_owned());
-        Err(ImagingError::Corrupt(message))
-    })
+    catch_unwind(AssertUnwindSafe(|| decode_jpeg_unguarded(bytes, hint)))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "libjpeg failed".to_owned());
+            Err(ImagingError::Corrupt(message))
+        })
+        .map(|image| (image, false))
 }
 
 /// The markers read besides the pixels: EXIF, ICC profile, Adobe (CMYK inversion).
@@ -340,10 +376,7 @@ extern "C-unwind" fn fail_on_truncation(
     }
 }
 
-fn decode_jpeg_unguarded(
-    bytes: &[u8],
-    hint: DecodeHint,
-) -> Result<(DynamicImage, bool), ImagingError> {
+fn decode_jpeg_unguarded(bytes: &[u8], hint: DecodeHint) -> Result<DynamicImage, ImagingError> {
     let io = |error: std::io::Error| ImagingError::Corrupt(error.to_string());
     let mut decompress = Decompress::with_err(strict_error_manager())
         .with_markers(&JPEG_MARKERS)
@@ -367,7 +400,6 @@ fn decode_jpeg_unguarded(
     }
     let icc = jpeg_icc_profile(app2.into_iter());
     let stored = (decompress.width() as u32, decompress.height() as u32);
-    let upright = orientation == Orientation::NoTransforms;
 
     if let Some((width, height)) = hint.shrink_to {
         let target = if swaps_axes(orientation) {
@@ -377,64 +409,70 @@ fn decode_jpeg_unguarded(
         };
         decompress.scale(dct_scale(stored, target));
     }
-    // A region is cut while decoding only when no orientation moves it.
-    let region = hint.region.filter(|_| upright && hint.shrink_to.is_none());
     let cmyk = matches!(
         decompress.color_space(),
         ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
     );
 
-    let (image, region_done) = if cmyk {
+    let image = if cmyk {
         let mut started = decompress.to_colorspace(ColorSpace::JCS_CMYK).map_err(io)?;
         let (width, height) = (started.width() as u32, started.height() as u32);
         let samples: Vec<u8> = started.read_scanlines().map_err(io)?;
         let rgb = cmyk_to_srgb(&samples, adobe, icc.as_deref());
         let image = RgbImage::from_raw(width, height, rgb)
             .ok_or_else(|| ImagingError::Corrupt("short CMYK image".into()))?;
-        (DynamicImage::ImageRgb8(image), false)
+        DynamicImage::ImageRgb8(image)
     } else {
         let mut started = decompress.rgb().map_err(io)?;
         let (width, height) = (started.width() as u32, started.height() as u32);
-        let image = match region {
-            Some(region) => {
-                region.check_within(width, height)?;
-                read_region(&mut started, width, region).map_err(io)?
-            }
-            None => {
-                let pixels: Vec<u8> = started.read_scanlines().map_err(io)?;
-                RgbImage::from_raw(width, height, pixels)
-                    .ok_or_else(|| ImagingError::Corrupt("short image".into()))?
-            }
-        };
+        let pixels: Vec<u8> = started.read_scanlines().map_err(io)?;
+        let image = RgbImage::from_raw(width, height, pixels)
+            .ok_or_else(|| ImagingError::Corrupt("short image".into()))?;
         let mut image = DynamicImage::ImageRgb8(image);
         to_srgb_image(&mut image, icc.as_deref());
-        (image, region.is_some())
+        image
     };
     let mut image = image;
     image.apply_orientation(orientation);
-    Ok((image, region_done))
+    Ok(image)
 }
 
-/// Reads the rows of `region` and stops: rows below it are never decoded.
-fn read_region<R>(
-    started: &mut mozjpeg::decompress::DecompressStarted<R>,
-    width: u32,
-    region: Rect,
-) -> std::io::Result<RgbImage> {
-    let row_bytes = width as usize * 3;
-    let mut row = vec![0u8; row_bytes];
-    let mut pixels = Vec::with_capacity(region.width as usize * region.height as usize * 3);
-    let (left, right) = (
-        region.x as usize * 3,
-        (region.x + region.width) as usize * 3,
-    );
-    for y in 0..region.y + region.height {
-        started.read_scanlines_into(&mut row)?;
-        if y >= region.y {
-            pixels.extend_from_slice(&row[left..right]);
+/// `region` of a JPEG, decoding its rows and no further, and of those only the columns it
+/// covers (to whole iMCUs); `None` where this does not apply (an orientation moves the region,
+/// CMYK needs its own conversion) or libjpeg warned, for the whole decode to deal with.
+fn decode_jpeg_region(bytes: &[u8], region: Rect) -> Option<Result<DynamicImage, ImagingError>> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut source = Decompressor::read_header(bytes);
+        let (orientation, icc) = source.orientation_and_profile();
+        if orientation != Orientation::NoTransforms || !source.is_rgb_or_grey() {
+            return None;
         }
-    }
-    Ok(RgbImage::from_raw(region.width, region.height, pixels).expect("exact size"))
+        let (width, height) = source.size();
+        if let Err(error) = region.check_within(width, height) {
+            return Some(Err(error));
+        }
+        // A pixel's chroma is interpolated from its neighbours' ("fancy upsampling"), and
+        // libjpeg treats a cropped edge as the image's: a column more on each side keeps the
+        // region's edge pixels as the whole decode makes them.
+        let first = region.x.saturating_sub(1);
+        let end = (region.x + region.width + 1).min(width);
+        let (left, decoded_width) = source.start_rgb_columns(first, end - first);
+        source.skip_rows(region.y);
+        let mut row = vec![0u8; decoded_width as usize * 3];
+        let start = (region.x - left) as usize * 3;
+        let end = start + region.width as usize * 3;
+        let mut pixels = Vec::with_capacity(end.saturating_sub(start) * region.height as usize);
+        for _ in 0..region.height {
+            source.read_row(&mut row);
+            pixels.extend_from_slice(&row[start..end]);
+        }
+        let image = RgbImage::from_raw(region.width, region.height, pixels)?;
+        let mut image = DynamicImage::ImageRgb8(image);
+        to_srgb_image(&mut image, icc.as_deref());
+        Some(Ok(image))
+    }))
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
@@ -486,7 +524,6 @@ mod tests {
 
     #[test]
     fn regions_decoded_early_are_exactly_those_pixels_of_the_whole() {
-        // WebP is cropped after decoding; JPEG and PNG stop at the region's last row.
         for format in [Format::Jpeg, Format::Png, Format::Webp] {
             let file = fixtures::encode(format, 64, 48);
             let region = Rect {
@@ -512,6 +549,108 @@ mod tests {
                     "{format:?} at {x},{y}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn jpeg_regions_decode_alone_to_exactly_those_pixels_of_the_whole() {
+        let regions = [
+            Rect {
+                x: 0,
+                y: 0,
+                width: 100,
+                height: 70,
+            },
+            Rect {
+                x: 17,
+                y: 9,
+                width: 31,
+                height: 23,
+            },
+            Rect {
+                x: 33,
+                y: 0,
+                width: 67,
+                height: 70,
+            },
+            Rect {
+                x: 99,
+                y: 69,
+                width: 1,
+                height: 1,
+            },
+        ];
+        for (chroma, progressive) in [
+            ((2, 2), false),
+            ((2, 1), false),
+            ((1, 1), false),
+            ((2, 2), true),
+        ] {
+            let jpeg = fixtures::textured_jpeg(100, 70, chroma, progressive);
+            let whole = decode(&jpeg, PLENTY, DecodeHint::default())
+                .unwrap()
+                .image
+                .to_rgb8();
+            for region in regions {
+                let part = decode_jpeg_region(&jpeg, region)
+                    .expect("decoded by region")
+                    .unwrap()
+                    .to_rgb8();
+                let expected = image::imageops::crop_imm(
+                    &whole,
+                    region.x,
+                    region.y,
+                    region.width,
+                    region.height,
+                )
+                .to_image();
+                assert!(part == expected, "{chroma:?}, {progressive}, {region:?}");
+            }
+        }
+        // Outside the image is the caller's mistake; a rotated image is left to the whole decode.
+        let jpeg = fixtures::textured_jpeg(100, 70, (2, 2), false);
+        let outside = Rect {
+            x: 90,
+            y: 0,
+            width: 11,
+            height: 1,
+        };
+        assert!(decode_jpeg_region(&jpeg, outside).unwrap().is_err());
+        let rotated = fixtures::jpeg_with_orientation(48, 32, 6);
+        assert!(decode_jpeg_region(&rotated, regions[3]).is_none());
+    }
+
+    #[test]
+    fn webp_regions_at_odd_coordinates_are_exactly_those_pixels_of_the_whole() {
+        let webp = fixtures::encode_noise(Format::Webp, 64, 48);
+        let whole = decode(&webp, PLENTY, DecodeHint::default())
+            .unwrap()
+            .image
+            .to_rgb8();
+        for region in [
+            Rect {
+                x: 7,
+                y: 5,
+                width: 20,
+                height: 11,
+            },
+            Rect {
+                x: 8,
+                y: 6,
+                width: 56,
+                height: 42,
+            },
+        ] {
+            let hint = DecodeHint {
+                shrink_to: None,
+                region: Some(region),
+            };
+            let (part, cut) = decode_webp(&webp, hint).unwrap();
+            assert!(cut, "cut while decoding");
+            let expected =
+                image::imageops::crop_imm(&whole, region.x, region.y, region.width, region.height)
+                    .to_image();
+            assert!(part.to_rgb8() == expected, "{region:?}");
         }
     }
 

@@ -20,6 +20,31 @@ pub fn encode(format: Format, width: u32, height: u32) -> Vec<u8> {
     write(pixels, format)
 }
 
+/// A textured `width`×`height` JPEG with chroma blocks of `chroma` pixels, so that every
+/// frequency, odd ones included, has coefficients to move.
+pub fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: bool) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..height)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .flat_map(|(x, y)| {
+            [
+                (x * 5 + y * 2) as u8,
+                ((x * y) ^ (x * 3)) as u8,
+                (y * 7).wrapping_sub(x * x) as u8,
+            ]
+        })
+        .collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    compress.set_size(width as usize, height as usize);
+    compress.set_quality(90.0);
+    compress.set_chroma_sampling_pixel_sizes(chroma, chroma);
+    if progressive {
+        compress.set_progressive_mode();
+    }
+    let mut started = compress.start_compress(Vec::new()).expect("compressing");
+    started.write_scanlines(&pixels).expect("writing");
+    started.finish().expect("finishing")
+}
+
 /// A `width`×`height` image of deterministic noise, which no codec can shrink much: for
 /// tests that need large files.
 pub fn encode_noise(format: Format, width: u32, height: u32) -> Vec<u8> {

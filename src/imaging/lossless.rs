@@ -15,33 +15,26 @@
 //!
 //! Progressive sources are read whole by `jpeg_read_coefficients` and written as baseline.
 
-use std::os::raw::{c_int, c_uint, c_ulong, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::os::raw::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::{mem, ptr, slice};
 
 use image::metadata::Orientation;
 use mozjpeg_sys::{
-    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, JPOOL_IMAGE, boolean, jpeg_common_struct,
-    jpeg_compress_struct, jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
+    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, boolean, jpeg_compress_struct,
+    jvirt_barray_control,
 };
 
 use super::encode::OPTIMIZED_CODING_MAX_PIXELS;
 use super::geometry::Mirror;
-use super::profile::{jpeg_icc_profile, needs_conversion};
+use super::libjpeg::{BlockGrid, Compressor, Decompressor};
+use super::profile::needs_conversion;
 use super::transform::{Operation, Output};
 use crate::domain::Format;
 
 /// Coefficients per block, and per block row and column.
 const BLOCK: usize = 64;
 const BLOCK_SIDE: usize = 8;
-
-const APP1: c_int = 0xE1;
-const APP2: c_int = 0xE2;
-
-unsafe extern "C" {
-    /// The C library's `free`, for the buffer `jpeg_mem_dest` allocates with `malloc`.
-    fn free(pointer: *mut c_void);
-}
 
 /// The JPEG `input` mirrored or turned by `operation` (shown through its EXIF orientation), with
 /// its DCT coefficients moved rather than decoded; `None` where the decode path must do it.
@@ -55,17 +48,9 @@ pub(super) fn transform_jpeg(input: &[u8], operation: &Operation) -> Option<Outp
 }
 
 fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
-    let mut source = Decompressor::new();
+    let mut source = Decompressor::read_header(input);
+    let (orientation, icc) = source.orientation_and_profile();
     let src = source.info_mut();
-    // SAFETY: `src` was created by `Decompressor::new`; `input` outlives it, as `source` is
-    // dropped at the end of this function.
-    unsafe {
-        mozjpeg_sys::jpeg_mem_src(src, input.as_ptr(), input.len() as c_ulong);
-        mozjpeg_sys::jpeg_save_markers(src, APP1, 0xFFFF);
-        mozjpeg_sys::jpeg_save_markers(src, APP2, 0xFFFF);
-        mozjpeg_sys::jpeg_read_header(src, 1);
-    }
-    let (orientation, icc) = orientation_and_profile(src);
     if icc.as_deref().is_some_and(needs_conversion) {
         return None;
     }
@@ -98,6 +83,10 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
             array: unsafe { *source_arrays.add(index) },
             width: component.width_in_blocks as usize,
             height: component.height_in_blocks as usize,
+            sampling: (
+                component.h_samp_factor as usize,
+                component.v_samp_factor as usize,
+            ),
         })
         .collect();
 
@@ -124,41 +113,33 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
     dst.optimize_coding = boolean::from(pixels <= OPTIMIZED_CODING_MAX_PIXELS);
     let (out_width, out_height) = (dst.image_width, dst.image_height);
 
-    // SAFETY: `comp_info` holds `num_components` entries after `jpeg_copy_critical_parameters`.
-    let target_components = unsafe { slice::from_raw_parts(dst.comp_info, components) };
-    let sampling: Vec<(usize, usize)> = target_components
+    // Output rows from source columns need an array of their own, every row of it at hand;
+    // otherwise blocks move within the source's arrays, as jpegtran flips in place.
+    let target_grids: Option<Vec<BlockGrid>> = symmetry.transposes().then(|| {
+        source_grids
+            .iter()
+            .map(|grid| target.transposed_grid(grid))
+            .collect()
+    });
+    let mut arrays: Vec<*mut jvirt_barray_control> = target_grids
+        .as_ref()
+        .unwrap_or(&source_grids)
         .iter()
-        .map(|c| (c.h_samp_factor as usize, c.v_samp_factor as usize))
+        .map(|grid| grid.array)
         .collect();
-    let target_grids: Vec<BlockGrid> = source_grids
-        .iter()
-        .zip(&sampling)
-        .map(|(grid, &(h_samp, v_samp))| {
-            let (width, height) = if symmetry.transposes() {
-                (grid.height, grid.width)
-            } else {
-                (grid.width, grid.height)
-            };
-            // As `transupp.c` allocates them: whole iMCUs, which the encoder reads in full.
-            let array = target.request_blocks(
-                width.next_multiple_of(h_samp),
-                height.next_multiple_of(v_samp),
-                v_samp,
-            );
-            BlockGrid {
-                array,
-                width,
-                height,
-            }
-        })
-        .collect();
-    let mut arrays: Vec<*mut jvirt_barray_control> =
-        target_grids.iter().map(|grid| grid.array).collect();
     target.write_coefficients_to_memory(&mut arrays);
-
     let moves = CoefficientMoves::of(symmetry);
-    for (from, to) in source_grids.iter().zip(&target_grids) {
-        move_blocks(&mut source, from, &mut target, to, symmetry, &moves);
+    match &target_grids {
+        Some(target_grids) => {
+            for (from, to) in source_grids.iter().zip(target_grids) {
+                transpose_blocks(&mut source, from, &mut target, to, symmetry, &moves);
+            }
+        }
+        None => {
+            for grid in &source_grids {
+                flip_in_place(&mut source, grid, symmetry, &moves);
+            }
+        }
     }
     Some(Output {
         bytes: target.finish(),
@@ -166,36 +147,6 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
         width: out_width,
         height: out_height,
     })
-}
-
-/// The orientation and ICC profile from the markers `jpeg_save_markers` kept. As in the decode
-/// path, the last EXIF orientation wins.
-fn orientation_and_profile(src: &jpeg_decompress_struct) -> (Orientation, Option<Vec<u8>>) {
-    let mut orientation = Orientation::NoTransforms;
-    let mut app2 = Vec::new();
-    let mut marker = src.marker_list;
-    while !marker.is_null() {
-        // SAFETY: `marker_list` is a list libjpeg allocated in `src`'s memory, each node's
-        // `data` holding `data_length` bytes; it lives as long as `src`.
-        let (code, data) = unsafe {
-            let node = &*marker;
-            marker = node.next;
-            (
-                c_int::from(node.marker),
-                slice::from_raw_parts(node.data, node.data_length as usize),
-            )
-        };
-        match code {
-            APP1 => {
-                if let Some(exif) = data.strip_prefix(b"Exif\0\0") {
-                    orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
-                }
-            }
-            APP2 => app2.push(data),
-            _ => {}
-        }
-    }
-    (orientation, jpeg_icc_profile(app2.into_iter()))
 }
 
 /// Swaps the axes of what `jpeg_copy_critical_parameters` copied: dimensions, sampling factors
@@ -288,6 +239,13 @@ impl Symmetry {
         }))
     }
 
+    /// The symmetry undoing this one: its matrix's transpose, as for every rotation or
+    /// reflection.
+    fn inverse(self) -> Self {
+        let m = self.0;
+        Self([[m[0][0], m[1][0]], [m[0][1], m[1][1]]])
+    }
+
     /// Whether output rows come from source columns.
     fn transposes(self) -> bool {
         self.0[0][0] == 0
@@ -320,49 +278,58 @@ impl Symmetry {
     }
 }
 
-/// Where each coefficient of an output block comes from in its source block, and whether its
-/// sign changes. Coefficients are in natural order (row v of vertical frequency, column u of
-/// horizontal frequency); running an axis backwards negates the odd frequencies along it, and a
-/// transpose swaps rows and columns.
-struct CoefficientMoves([(usize, bool); BLOCK]);
+/// Where each coefficient of an output block comes from in its source block, and its sign.
+/// Coefficients are in natural order (row v of vertical frequency, column u of horizontal
+/// frequency); running an axis backwards negates the odd frequencies along it, and a transpose
+/// swaps rows and columns.
+struct CoefficientMoves {
+    transposes: bool,
+    /// Source index of each output coefficient (the identity when not transposing).
+    from: [u8; BLOCK],
+    /// +1 or −1: multiplying rather than branching lets the compiler vectorise the loop.
+    signs: [i16; BLOCK],
+}
 
 impl CoefficientMoves {
     fn of(symmetry: Symmetry) -> Self {
-        Self(std::array::from_fn(|index| {
+        let transposes = symmetry.transposes();
+        let source = |index: usize| {
             let (v, u) = (index / BLOCK_SIDE, index % BLOCK_SIDE);
-            let (source_v, source_u) = if symmetry.transposes() {
-                (u, v)
-            } else {
-                (v, u)
-            };
-            let negate = (symmetry.flips_source_x() && source_u % 2 == 1)
-                ^ (symmetry.flips_source_y() && source_v % 2 == 1);
-            (source_v * BLOCK_SIDE + source_u, negate)
-        }))
+            if transposes { (u, v) } else { (v, u) }
+        };
+        Self {
+            transposes,
+            from: std::array::from_fn(|index| {
+                let (v, u) = source(index);
+                (v * BLOCK_SIDE + u) as u8
+            }),
+            signs: std::array::from_fn(|index| {
+                let (v, u) = source(index);
+                let negate = (symmetry.flips_source_x() && u % 2 == 1)
+                    ^ (symmetry.flips_source_y() && v % 2 == 1);
+                if negate { -1 } else { 1 }
+            }),
+        }
     }
 
+    // Quantised coefficients are within ±2047 (8-bit JPEG) or a damaged file's noise: wrapping
+    // keeps either from panicking.
     fn apply(&self, source: &JBLOCK, target: &mut JBLOCK) {
-        for (out, &(from, negate)) in target.iter_mut().zip(&self.0) {
-            // Quantised coefficients are within ±2047 (8-bit JPEG) or a damaged file's noise:
-            // wrapping keeps either from panicking.
-            *out = if negate {
-                source[from].wrapping_neg()
-            } else {
-                source[from]
-            };
+        if self.transposes {
+            for ((out, &from), &sign) in target.iter_mut().zip(&self.from).zip(&self.signs) {
+                *out = source[usize::from(from)].wrapping_mul(sign);
+            }
+        } else {
+            for ((out, &coefficient), &sign) in target.iter_mut().zip(source).zip(&self.signs) {
+                *out = coefficient.wrapping_mul(sign);
+            }
         }
     }
 }
 
-/// A component's coefficient array and its size in blocks that hold image data.
-struct BlockGrid {
-    array: *mut jvirt_barray_control,
-    width: usize,
-    height: usize,
-}
-
-/// Fills `to` from `from`: each output block is the moved source block of `symmetry`.
-fn move_blocks(
+/// Fills `to` with the blocks of `from` moved by `symmetry`, which transposes: source row `y`
+/// becomes an output column, so the output is written through all its rows at once.
+fn transpose_blocks(
     source: &mut Decompressor,
     from: &BlockGrid,
     target: &mut Compressor,
@@ -370,218 +337,77 @@ fn move_blocks(
     symmetry: Symmetry,
     moves: &CoefficientMoves,
 ) {
-    let source_size = (from.width, from.height);
-    for y in 0..to.height {
-        // SAFETY: row `y` is within the array, allocated `to.width` blocks wide or wider.
-        let target_row = unsafe { target.block_row(to.array, y, to.width) };
-        if symmetry.transposes() {
-            // Each output block of the row comes from a different source row.
-            for (x, block) in target_row.iter_mut().enumerate() {
-                let (source_x, source_y) = symmetry.source_of((x, y), source_size);
-                // SAFETY: `source_of` stays within the source grid, which is `from.width`
-                // blocks wide.
-                let source_row = unsafe { source.block_row(from.array, source_y, from.width) };
-                moves.apply(&source_row[source_x], block);
-            }
+    // SAFETY: `to` was made by `transposed_grid`, which lets every row be accessed at once,
+    // and realised by `write_coefficients_to_memory`.
+    let mut rows = unsafe { target.all_rows(to) };
+    let inverse = symmetry.inverse();
+    let target_size = (to.width, to.height);
+    // The inverse transposes too: a source row's blocks go to one output column, a source
+    // column's to one output row.
+    let target_rows: Vec<usize> = (0..from.width)
+        .map(|x| inverse.source_of((x, 0), target_size).1)
+        .collect();
+    for y in 0..from.height {
+        let (target_x, _) = inverse.source_of((0, y), target_size);
+        // SAFETY: row `y` is within the source array, which is `from.width` blocks wide.
+        let source_row = unsafe { source.block_row(from.array, y, from.width) };
+        for (block, &target_y) in source_row.iter().zip(&target_rows) {
+            moves.apply(block, &mut rows[target_y][target_x]);
+        }
+    }
+}
+
+/// Moves the blocks of `grid` by `symmetry`, which keeps rows as rows, within the array: rows
+/// `y` and their mirror images are swapped through copies, each block moved on the way.
+fn flip_in_place(
+    source: &mut Decompressor,
+    grid: &BlockGrid,
+    symmetry: Symmetry,
+    moves: &CoefficientMoves,
+) {
+    let size = (grid.width, grid.height);
+    let (mut upper, mut lower) = (Vec::new(), Vec::new());
+    for y in 0..grid.height {
+        let (_, mirror_y) = symmetry.source_of((0, y), size);
+        if mirror_y < y {
+            continue; // swapped with `mirror_y` already
+        }
+        copy_row(source, grid, y, &mut upper);
+        if mirror_y == y {
+            write_moved_row(source, grid, y, &upper, symmetry, moves);
         } else {
-            let (_, source_y) = symmetry.source_of((0, y), source_size);
-            // SAFETY: as above.
-            let source_row = unsafe { source.block_row(from.array, source_y, from.width) };
-            for (x, block) in target_row.iter_mut().enumerate() {
-                let (source_x, _) = symmetry.source_of((x, y), source_size);
-                moves.apply(&source_row[source_x], block);
-            }
+            copy_row(source, grid, mirror_y, &mut lower);
+            write_moved_row(source, grid, y, &lower, symmetry, moves);
+            write_moved_row(source, grid, mirror_y, &upper, symmetry, moves);
         }
     }
 }
 
-/// Row `row` of a virtual block array, `width` blocks of it, through libjpeg's memory manager.
-/// One row at a time is within every array's access limit; the row stays valid until the next
-/// access to the same array.
-///
-/// # Safety
-/// `array` belongs to `info`'s memory manager and has been realised; `row` is below its height
-/// and `width` at most its width. The returned slice must be dropped before `array` is accessed
-/// again.
-unsafe fn access_row<'a>(
-    info: &mut jpeg_common_struct,
-    array: *mut jvirt_barray_control,
+fn copy_row(source: &mut Decompressor, grid: &BlockGrid, row: usize, into: &mut Vec<JBLOCK>) {
+    into.clear();
+    // SAFETY: `row` is within the array, which is `grid.width` blocks wide; the row is copied
+    // before the array is accessed again.
+    into.extend_from_slice(unsafe { source.block_row(grid.array, row, grid.width) });
+}
+
+/// Row `row` of `grid` made from the source row `from`, each block moved by `symmetry`.
+fn write_moved_row(
+    source: &mut Decompressor,
+    grid: &BlockGrid,
     row: usize,
-    width: usize,
-    writable: bool,
-) -> &'a mut [JBLOCK] {
-    // SAFETY: the caller's contract; `mem` is set by the create call and its methods are
-    // always present.
-    unsafe {
-        let access = (*info.mem)
-            .access_virt_barray
-            .expect("libjpeg's memory manager");
-        let rows = access(info, array, row as c_uint, 1, boolean::from(writable));
-        slice::from_raw_parts_mut(*rows, width)
-    }
-}
-
-/// An error manager that unwinds instead of exiting, and keeps warnings quiet.
-fn unwinding_error_manager() -> Box<jpeg_error_mgr> {
-    // SAFETY: an all-zero error manager is valid input to `jpeg_std_error`, which fills it.
-    let mut errors: Box<jpeg_error_mgr> = Box::new(unsafe { mem::zeroed() });
-    // SAFETY: `errors` is a valid, exclusively borrowed error manager.
-    unsafe { mozjpeg_sys::jpeg_std_error(&mut errors) };
-    errors.error_exit = Some(unwind_on_error);
-    errors.emit_message = Some(ignore_message);
-    errors
-}
-
-/// Why `transform_jpeg` gives up: libjpeg failed, and the decode path will say how.
-struct LibjpegFailed;
-
-extern "C-unwind" fn unwind_on_error(_info: &mut jpeg_common_struct) {
-    resume_unwind(Box::new(LibjpegFailed));
-}
-
-extern "C-unwind" fn ignore_message(_info: &mut jpeg_common_struct, _level: c_int) {}
-
-/// A libjpeg decompressor, destroyed (with all it allocated) when dropped, unwinding included.
-struct Decompressor {
-    info: Box<jpeg_decompress_struct>,
-    _errors: Box<jpeg_error_mgr>,
-}
-
-impl Decompressor {
-    fn new() -> Self {
-        let mut errors = unwinding_error_manager();
-        // SAFETY: zeroed memory is what `jpeg_create_decompress` expects before it fills the
-        // structure; the error manager is boxed, so the pointer to it stays valid.
-        let mut info: Box<jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
-        info.common.err = &mut *errors;
-        // SAFETY: `info` is zeroed with a valid error manager, as required.
-        unsafe { mozjpeg_sys::jpeg_create_decompress(&mut *info) };
-        Self {
-            info,
-            _errors: errors,
+    from: &[JBLOCK],
+    symmetry: Symmetry,
+    moves: &CoefficientMoves,
+) {
+    // SAFETY: as in `copy_row`; the slice is dropped before the array is accessed again.
+    let target_row = unsafe { source.writable_block_row(grid.array, row, grid.width) };
+    if symmetry.flips_source_x() {
+        for (block, from) in target_row.iter_mut().zip(from.iter().rev()) {
+            moves.apply(from, block);
         }
-    }
-
-    fn info_mut(&mut self) -> &mut jpeg_decompress_struct {
-        &mut self.info
-    }
-
-    /// # Safety
-    /// As `access_row`, read-only.
-    unsafe fn block_row(
-        &mut self,
-        array: *mut jvirt_barray_control,
-        row: usize,
-        width: usize,
-    ) -> &[JBLOCK] {
-        // SAFETY: the caller's contract.
-        unsafe { access_row(&mut self.info.common, array, row, width, false) }
-    }
-}
-
-impl Drop for Decompressor {
-    fn drop(&mut self) {
-        // SAFETY: created in `new`, destroyed once.
-        unsafe { mozjpeg_sys::jpeg_destroy_decompress(&mut self.info) };
-    }
-}
-
-/// A libjpeg compressor writing to memory, destroyed (with its output buffer) when dropped.
-struct Compressor {
-    info: Box<jpeg_compress_struct>,
-    _errors: Box<jpeg_error_mgr>,
-    /// Where `jpeg_mem_dest` keeps its `malloc`ed output buffer and the bytes written.
-    output: Box<(*mut u8, c_ulong)>,
-}
-
-impl Compressor {
-    fn new() -> Self {
-        let mut errors = unwinding_error_manager();
-        // SAFETY: as in `Decompressor::new`.
-        let mut info: Box<jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
-        info.common.err = &mut *errors;
-        // SAFETY: `info` is zeroed with a valid error manager, as required.
-        unsafe { mozjpeg_sys::jpeg_create_compress(&mut *info) };
-        Self {
-            info,
-            _errors: errors,
-            output: Box::new((ptr::null_mut(), 0)),
-        }
-    }
-
-    fn info_mut(&mut self) -> &mut jpeg_compress_struct {
-        &mut self.info
-    }
-
-    /// A zeroed coefficient array in this compressor's memory, realised by
-    /// `write_coefficients_to_memory`.
-    fn request_blocks(
-        &mut self,
-        width: usize,
-        height: usize,
-        max_access_rows: usize,
-    ) -> *mut jvirt_barray_control {
-        // SAFETY: `mem` is set by the create call; requests are allowed before compression
-        // starts, and the array lives until the compressor is destroyed or finishes.
-        unsafe {
-            let request = (*self.info.common.mem)
-                .request_virt_barray
-                .expect("libjpeg's memory manager");
-            request(
-                &mut self.info.common,
-                JPOOL_IMAGE,
-                boolean::from(true),
-                width as c_uint,
-                height as c_uint,
-                max_access_rows as c_uint,
-            )
-        }
-    }
-
-    /// Starts writing `arrays` (one per component) to memory. They are read when `finish` is
-    /// called, so they may be filled in between, as jpegtran does.
-    fn write_coefficients_to_memory(&mut self, arrays: &mut [*mut jvirt_barray_control]) {
-        let (buffer, size) = &mut *self.output;
-        // SAFETY: the parameters have been set from the source; `buffer` and `size` are boxed,
-        // so libjpeg's pointers to them stay valid; `jpeg_write_coefficients` keeps `arrays`'
-        // entries, not the slice, and realises the requested arrays.
-        unsafe {
-            mozjpeg_sys::jpeg_mem_dest(&mut self.info, buffer, size);
-            mozjpeg_sys::jpeg_write_coefficients(&mut self.info, arrays.as_mut_ptr());
-        }
-    }
-
-    /// # Safety
-    /// As `access_row`, writable.
-    unsafe fn block_row(
-        &mut self,
-        array: *mut jvirt_barray_control,
-        row: usize,
-        width: usize,
-    ) -> &mut [JBLOCK] {
-        // SAFETY: the caller's contract.
-        unsafe { access_row(&mut self.info.common, array, row, width, true) }
-    }
-
-    /// Encodes the coefficients and returns the file.
-    fn finish(mut self) -> Vec<u8> {
-        // SAFETY: compression was started by `write_coefficients_to_memory`; afterwards the
-        // buffer holds `size` bytes.
-        unsafe {
-            mozjpeg_sys::jpeg_finish_compress(&mut self.info);
-            let (buffer, size) = *self.output;
-            slice::from_raw_parts(buffer, size as usize).to_vec()
-        }
-    }
-}
-
-impl Drop for Compressor {
-    fn drop(&mut self) {
-        // SAFETY: created in `new`, destroyed once; the output buffer, if any, was allocated
-        // by `jpeg_mem_dest` with `malloc` and is owned by us.
-        unsafe {
-            mozjpeg_sys::jpeg_destroy_compress(&mut self.info);
-            free(self.output.0.cast());
+    } else {
+        for (block, from) in target_row.iter_mut().zip(from) {
+            moves.apply(from, block);
         }
     }
 }
@@ -608,42 +434,12 @@ mod tests {
         Operation::Rotate { degrees: -90.0 },
     ];
 
-    /// A textured `width`×`height` JPEG with chroma blocks of `chroma` pixels, so that every
-    /// frequency, odd ones included, has coefficients to move.
-    fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: bool) -> Vec<u8> {
-        let pixels: Vec<u8> = (0..height)
-            .flat_map(|y| (0..width).map(move |x| (x, y)))
-            .flat_map(|(x, y)| {
-                [
-                    (x * 5 + y * 2) as u8,
-                    ((x * y) ^ (x * 3)) as u8,
-                    (y * 7).wrapping_sub(x * x) as u8,
-                ]
-            })
-            .collect();
-        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
-        compress.set_size(width as usize, height as usize);
-        compress.set_quality(90.0);
-        compress.set_chroma_sampling_pixel_sizes(chroma, chroma);
-        if progressive {
-            compress.set_progressive_mode();
-        }
-        let mut started = compress.start_compress(Vec::new()).expect("compressing");
-        started.write_scanlines(&pixels).expect("writing");
-        started.finish().expect("finishing")
-    }
-
     /// Every component's quantised coefficients, as `jpeg_read_coefficients` reads them.
     fn coefficients(jpeg: &[u8]) -> Vec<Vec<JBLOCK>> {
-        let mut source = Decompressor::new();
+        let mut source = Decompressor::read_header(jpeg);
         let info = source.info_mut();
-        // SAFETY: as in `transform_unguarded`: `jpeg` outlives `source`, and the header is read
-        // before the coefficients.
-        let arrays = unsafe {
-            mozjpeg_sys::jpeg_mem_src(info, jpeg.as_ptr(), jpeg.len() as c_ulong);
-            mozjpeg_sys::jpeg_read_header(info, 1);
-            mozjpeg_sys::jpeg_read_coefficients(info)
-        };
+        // SAFETY: the header is read, as `jpeg_read_coefficients` requires.
+        let arrays = unsafe { mozjpeg_sys::jpeg_read_coefficients(info) };
         let count = info.num_components as usize;
         // SAFETY: `comp_info` holds `num_components` entries once the header is read.
         let components = unsafe { slice::from_raw_parts(info.comp_info, count) };
@@ -712,7 +508,7 @@ mod tests {
     #[test]
     fn mirroring_twice_returns_the_original_coefficients() {
         for chroma in [SUBSAMPLED, FULL_CHROMA] {
-            let jpeg = textured_jpeg(64, 48, chroma, false);
+            let jpeg = fixtures::textured_jpeg(64, 48, chroma, false);
             let original = coefficients(&jpeg);
             for mode in [Mirror::Horizontal, Mirror::Vertical, Mirror::Both] {
                 let operation = Operation::Mirror(mode);
@@ -727,7 +523,7 @@ mod tests {
     #[test]
     fn four_quarter_turns_return_the_original_coefficients() {
         for chroma in [SUBSAMPLED, FULL_CHROMA, (2, 1)] {
-            let jpeg = textured_jpeg(64, 48, chroma, false);
+            let jpeg = fixtures::textured_jpeg(64, 48, chroma, false);
             let original = coefficients(&jpeg);
             let mut turned = jpeg.clone();
             for turn in 1..=4 {
@@ -750,7 +546,7 @@ mod tests {
             (FULL_CHROMA, false),
             (SUBSAMPLED, true),
         ] {
-            let jpeg = textured_jpeg(64, 48, chroma, progressive);
+            let jpeg = fixtures::textured_jpeg(64, 48, chroma, progressive);
             for operation in &OPERATIONS {
                 let output = lossless(&jpeg, operation);
                 let got = pixels(&output.bytes);
@@ -789,7 +585,7 @@ mod tests {
 
     #[test]
     fn edges_that_would_move_partial_blocks_fall_back_with_the_right_dimensions() {
-        let odd = textured_jpeg(65, 47, SUBSAMPLED, false);
+        let odd = fixtures::textured_jpeg(65, 47, SUBSAMPLED, false);
         for operation in &OPERATIONS {
             assert!(transform_jpeg(&odd, operation).is_none(), "{operation:?}");
             let output = transform(&odd, operation, PLENTY).unwrap();
@@ -798,7 +594,7 @@ mod tests {
             assert_eq!(pixels(&output.bytes).dimensions(), expected);
         }
         // A partial edge that stays where it is does not stop the exact transform.
-        let short = textured_jpeg(64, 47, SUBSAMPLED, false);
+        let short = fixtures::textured_jpeg(64, 47, SUBSAMPLED, false);
         let operation = Operation::Mirror(Mirror::Horizontal);
         let output = lossless(&short, &operation);
         let difference = largest_difference(
@@ -830,7 +626,7 @@ mod tests {
     fn colour_managed_and_odd_angle_sources_fall_back() {
         let cmyk = fixtures::cmyk_jpeg(16, 16, [0, 255, 0, 0]);
         assert!(transform_jpeg(&cmyk, &OPERATIONS[0]).is_none());
-        let jpeg = textured_jpeg(64, 48, SUBSAMPLED, false);
+        let jpeg = fixtures::textured_jpeg(64, 48, SUBSAMPLED, false);
         let with_profile = |profile: moxcms::ColorProfile| {
             let mut segment = b"ICC_PROFILE\0\x01\x01".to_vec();
             segment.extend(profile.encode().expect("a profile"));
@@ -866,11 +662,19 @@ mod tests {
     }
 
     #[test]
-    fn damaged_files_fall_back_or_fail_without_panicking() {
-        let jpeg = textured_jpeg(64, 48, SUBSAMPLED, false);
-        for cut in [20, 200, jpeg.len() / 2] {
-            let _ = transform_jpeg(&jpeg[..cut], &OPERATIONS[3]);
-            let _ = transform(&jpeg[..cut], &OPERATIONS[3], PLENTY);
+    fn damaged_files_fall_back_and_fail() {
+        let jpeg = fixtures::textured_jpeg(64, 48, SUBSAMPLED, false);
+        for cut in [20, 200, jpeg.len() / 2, jpeg.len() - 2] {
+            for operation in &OPERATIONS {
+                assert!(
+                    transform_jpeg(&jpeg[..cut], operation).is_none(),
+                    "cut at {cut}"
+                );
+                assert!(
+                    transform(&jpeg[..cut], operation, PLENTY).is_err(),
+                    "cut at {cut}"
+                );
+            }
         }
         let mut garbage = jpeg[..4].to_vec();
         garbage.extend(std::iter::repeat_n(0xAB, 400));
@@ -889,5 +693,9 @@ mod tests {
         assert_eq!(Symmetry::FLIP_X.then(Symmetry::FLIP_Y), Symmetry::HALF_TURN);
         // EXIF 5 is a quarter turn then a horizontal flip.
         assert_eq!(quarter.then(Symmetry::FLIP_X), Symmetry::TRANSPOSE);
+        for orientation in 1..=8 {
+            let symmetry = Symmetry::of_orientation(Orientation::from_exif(orientation).unwrap());
+            assert_eq!(symmetry.then(symmetry.inverse()), Symmetry::IDENTITY);
+        }
     }
 }

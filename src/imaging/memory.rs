@@ -43,6 +43,17 @@ fn decode_memory(bytes: &[u8], info: &ImageInfo, shrunk: Option<u64>) -> u64 {
     }
 }
 
+/// The DCT coefficients of a whole JPEG, as `jpeg_read_coefficients` buffers them: 64 of 2
+/// bytes for each 8×8 block of each component, the image padded to 16-pixel MCUs.
+fn coefficient_memory(bytes: &[u8], info: &ImageInfo) -> u64 {
+    let components = u64::from(jpeg_structure(bytes).components.max(1));
+    pixels(
+        info.width.next_multiple_of(16),
+        info.height.next_multiple_of(16),
+    ) * 2
+        * components
+}
+
 /// What `verify` holds while checking that `bytes` decode: a JPEG decodes at an eighth of its
 /// size, a PNG row by row.
 pub fn verify_memory(bytes: &[u8], max_pixels: u64) -> Result<u64, ImagingError> {
@@ -127,8 +138,15 @@ pub fn transform_memory(
             (decode_memory(input, &info, None), 0, whole)
         }
     };
+    // A JPEG mirrored or turned by quarters holds its coefficients instead (twice when turned:
+    // source and output), or, where that is not exact, what the decode path holds.
+    let coefficients = match (info.format, operation) {
+        (Format::Jpeg, Operation::Mirror(_)) => coefficient_memory(input, &info),
+        (Format::Jpeg, Operation::Rotate { .. }) => 2 * coefficient_memory(input, &info),
+        _ => 0,
+    };
     // The encoder's own buffers and its output stay below the size of the pixels it encodes.
-    Ok(decoded + work + output * RGBA)
+    Ok((decoded + work).max(coefficients) + output * RGBA)
 }
 
 #[cfg(test)]
@@ -159,6 +177,17 @@ mod tests {
             at_an_eighth(&scans) - at_an_eighth(&baseline),
             16 * 16 * 2 * 3
         );
+    }
+
+    #[test]
+    fn a_jpeg_turned_by_coefficients_counts_them_twice() {
+        let jpeg = encode(Format::Jpeg, 800, 800);
+        let rotate = transform_memory(&jpeg, &Operation::Rotate { degrees: 90.0 }, PLENTY);
+        let output = 800 * 800 * RGBA;
+        assert_eq!(rotate.unwrap() - output, 2 * 800 * 800 * 2 * 3);
+        let png = encode(Format::Png, 800, 800);
+        let rotate = transform_memory(&png, &Operation::Rotate { degrees: 90.0 }, PLENTY);
+        assert_eq!(rotate.unwrap() - output, 800 * 800 * RGBA * 3);
     }
 
     #[test]

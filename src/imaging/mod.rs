@@ -9,6 +9,7 @@ mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 mod geometry;
+mod libjpeg;
 mod lossless;
 mod memory;
 mod placeholder;
