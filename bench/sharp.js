@@ -1,5 +1,7 @@
 // The reference side of `make bench`: one operation with sharp (libvips), single-threaded and
-// uncached, timed in-process. Argument: {"op", "input", "iterations", "logo"} as JSON.
+// uncached, timed in-process: at least `iterations` runs and more until `min_seconds` have
+// passed, after one to warm up. Argument: {"op", "input", "iterations", "min_seconds", "logo"}
+// as JSON.
 // Prints {"median_ms", "bytes", "peak_rss_kb"}.
 'use strict';
 const fs = require('fs');
@@ -32,12 +34,13 @@ async function main() {
   const operation = operations[job.op];
   if (!operation) throw new Error(`unknown operation ${job.op}`);
   const times = [];
-  let output;
-  for (let i = 0; i <= job.iterations; i++) {
+  const output = await operation(sharp(input)).toBuffer();
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  while (times.length < job.iterations || seconds() < job.min_seconds) {
     const start = process.hrtime.bigint();
-    output = await operation(sharp(input)).toBuffer();
-    const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
-    if (i > 0) times.push(elapsed); // the first run warms up
+    await operation(sharp(input)).toBuffer();
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
   times.sort((a, b) => a - b);
   console.log(JSON.stringify({

@@ -15,12 +15,16 @@ if [ "$(uname -m)" = x86_64 ] && ! command -v nasm >/dev/null; then
   fi
 fi
 
-# Real photographs from Debian's wallpaper packages: 5120×2880 JPEG and PNG, 4096×4096 WebP.
-if [ ! -f "$cache/photo.webp" ]; then
+# Real photographs from Debian's wallpaper packages: 5120×2880 JPEGs (baseline 4:2:0,
+# progressive 4:4:4, baseline 4:2:2, a dark one) and PNG, a 4096×4096 WebP.
+if [ ! -f "$cache/photo-dark.jpg" ]; then
   (cd "$cache" && apt-get download -q plasma-workspace-wallpapers gnome-backgrounds >/dev/null 2>&1)
   for deb in "$cache"/*.deb; do dpkg-deb -x "$deb" "$cache/extracted"; done
   wallpapers="$cache/extracted/usr/share/wallpapers"
   cp "$wallpapers/SafeLanding/contents/images/5120x2880.jpg" "$cache/photo.jpg"
+  cp "$wallpapers/Volna/contents/images/5120x2880.jpg" "$cache/photo-progressive.jpg"
+  cp "$wallpapers/Honeywave/contents/images/5120x2880.jpg" "$cache/photo-422.jpg"
+  cp "$wallpapers/Flow/contents/images_dark/5120x2880.jpg" "$cache/photo-dark.jpg"
   cp "$wallpapers/Altai/contents/images/5120x2880.png" "$cache/photo.png"
   cp "$cache/extracted/usr/share/backgrounds/gnome/adwaita-l.webp" "$cache/photo.webp"
   rm -rf "$cache"/*.deb "$cache/extracted"
