@@ -16,6 +16,8 @@ pub mod imaging;
 #[cfg(feature = "aws")]
 pub mod lambda;
 mod runtime;
+#[cfg(feature = "aws")]
+pub mod sdk;
 pub mod server;
 pub mod services;
 pub mod store;

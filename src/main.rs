@@ -23,11 +23,12 @@ use imgforge::domain::{
 use imgforge::engines::onnx::{self, Model};
 use imgforge::engines::{BEDROCK_NOT_BUILT, Engines, imagenet, isnet, tesseract};
 use imgforge::imaging::{jpeg_simd, probe};
+#[cfg(feature = "aws")]
+use imgforge::sdk::sdk_config;
 use imgforge::server;
 use imgforge::services::transform::{self, WatermarkImages};
 use imgforge::store::Backend;
-#[cfg(feature = "aws")]
-use imgforge::store::aws::{emulator, s3_client, sdk_config};
+use imgforge::store::aws::{emulator, s3_client};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]

@@ -149,7 +149,8 @@ fn app(dynamo_rules: &[&Rule], s3_rules: &[&Rule], cloudfront_rules: &[&Rule]) -
         cloudfront_rules,
         |b| b.retry_config(RetryConfig::disabled())
     );
-    let backend = AwsBackend::from_clients(s3, dynamo, cloudfront, &resources());
+    let backend =
+        AwsBackend::from_clients(s3.into(), dynamo.into(), cloudfront.into(), &resources());
     App::from_ports(backend.ports(), &Config::default())
 }
 
@@ -269,17 +270,20 @@ async fn presigned_urls_sign_size_and_type_and_expire() {
             aws_sdk_s3::Config::builder()
                 .with_test_defaults_v2()
                 .build(),
-        ),
+        )
+        .into(),
         aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::Config::builder()
                 .with_test_defaults_v2()
                 .build(),
-        ),
+        )
+        .into(),
         aws_sdk_cloudfront::Client::from_conf(
             aws_sdk_cloudfront::Config::builder()
                 .with_test_defaults_v2()
                 .build(),
-        ),
+        )
+        .into(),
         &resources(),
     );
     let blobs = backend.ports().blobs;

@@ -31,11 +31,11 @@ fn client(rules: &[&Rule]) -> aws_sdk_bedrockruntime::Client {
 
 fn stability(rules: &[&Rule]) -> Stability {
     let models = BedrockModels::imagine(&format!("flux={ULTRA}")).unwrap();
-    Stability::new(client(rules), models)
+    Stability::new(client(rules).into(), models)
 }
 
 fn converse(rules: &[&Rule]) -> Converse {
-    Converse::new(client(rules), BedrockModels::visualize("").unwrap())
+    Converse::new(client(rules).into(), BedrockModels::visualize("").unwrap())
 }
 
 fn json_response(status: u16, body: &Value) -> HttpResponse {

@@ -195,11 +195,11 @@ async fn bedrock_app(stand_in: &StandIn) -> (LocalApp, String) {
     let (mut app, live) = app_with_live_key().await;
     let client = bedrock_client(stand_in);
     app.app.engines.image_generator = Some(Arc::new(Stability::new(
-        client.clone(),
+        client.clone().into(),
         BedrockModels::imagine("").unwrap(),
     )));
     app.app.engines.visual_answerer = Some(Arc::new(Converse::new(
-        client,
+        client.into(),
         BedrockModels::visualize("").unwrap(),
     )));
     (app, live)

@@ -45,7 +45,7 @@ fn reader(rules: &[&Rule]) -> Textract {
     // Without retries, each rule sees exactly the calls the adapter makes.
     let client = mock_client!(aws_sdk_textract, RuleMode::MatchAny, rules, |b| b
         .retry_config(RetryConfig::disabled()));
-    Textract::new(client)
+    Textract::new(client.into())
 }
 
 fn block(kind: BlockKind, text: &str) -> Block {

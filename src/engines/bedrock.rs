@@ -23,6 +23,7 @@ use super::{
 };
 use crate::config::BedrockModels;
 use crate::domain::{BackendError, Format};
+use crate::sdk::LazyClient;
 use crate::store::aws::sdk_error;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -76,14 +77,14 @@ where
 
 /// Text to image on a Stability model (Stable Diffusion 3.5 Large by default), by `InvokeModel`.
 pub struct Stability {
-    client: Client,
+    client: LazyClient<Client>,
     models: BedrockModels,
 }
 
 impl Stability {
     /// Generates through `client` (whose region, credentials and retries are the caller's) on
     /// the models `models` names.
-    pub fn new(client: Client, models: BedrockModels) -> Self {
+    pub fn new(client: LazyClient<Client>, models: BedrockModels) -> Self {
         Self { client, models }
     }
 }
@@ -123,6 +124,7 @@ impl ImageGenerator for Stability {
         let body = serde_json::to_vec(&body).map_err(BackendError::failed)?;
         let output = self
             .client
+            .get()
             .invoke_model()
             .model_id(model_id(&self.models, &prompt.model)?)
             .content_type("application/json")
@@ -155,14 +157,14 @@ impl ImageGenerator for Stability {
 /// Questions about an image to a vision-language model (Amazon Nova Lite by default), by
 /// `Converse`: the image as an image block, then the prompt as text.
 pub struct Converse {
-    client: Client,
+    client: LazyClient<Client>,
     models: BedrockModels,
 }
 
 impl Converse {
     /// Asks through `client` (whose region, credentials and retries are the caller's) the models
     /// `models` names.
-    pub fn new(client: Client, models: BedrockModels) -> Self {
+    pub fn new(client: LazyClient<Client>, models: BedrockModels) -> Self {
         Self { client, models }
     }
 }
@@ -196,6 +198,7 @@ impl VisualAnswerer for Converse {
             .map_err(BackendError::failed)?;
         let output = self
             .client
+            .get()
             .converse()
             .model_id(model_id(&self.models, model)?)
             .messages(message)

@@ -21,6 +21,8 @@ use image::RgbImage;
 
 use crate::config::{Config, ImagineEngine, TextEngine, VisualizeEngine};
 use crate::domain::{BackendError, Document};
+#[cfg(feature = "aws")]
+use crate::sdk::LazyClient;
 
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,8 +180,8 @@ async fn text_reader(config: &Config) -> Option<Arc<dyn TextReader>> {
         .map(|reader| Arc::new(reader) as Arc<dyn TextReader>),
         #[cfg(feature = "aws")]
         TextEngine::Textract => {
-            let sdk = crate::store::aws::sdk_config().await;
-            let client = aws_sdk_textract::Client::new(&sdk);
+            let sdk = crate::sdk::sdk_config().await;
+            let client = LazyClient::from_sdk(&sdk, aws_sdk_textract::Client::new);
             Some(Arc::new(textract::Textract::new(client)))
         }
         #[cfg(not(feature = "aws"))]
@@ -195,7 +197,7 @@ async fn image_generator(config: &Config) -> Option<Arc<dyn ImageGenerator>> {
     match config.engines.imagine_engine {
         #[cfg(feature = "aws")]
         ImagineEngine::Bedrock => {
-            let client = bedrock::client(&crate::store::aws::sdk_config().await);
+            let client = LazyClient::from_sdk(&crate::sdk::sdk_config().await, bedrock::client);
             let models = config.engines.bedrock_imagine_models.clone();
             Some(Arc::new(bedrock::Stability::new(client, models)))
         }
@@ -212,7 +214,7 @@ async fn visual_answerer(config: &Config) -> Option<Arc<dyn VisualAnswerer>> {
     match engines.visualize_engine {
         #[cfg(feature = "aws")]
         VisualizeEngine::Bedrock => {
-            let client = bedrock::client(&crate::store::aws::sdk_config().await);
+            let client = LazyClient::from_sdk(&crate::sdk::sdk_config().await, bedrock::client);
             let models = engines.bedrock_visualize_models.clone();
             Some(Arc::new(bedrock::Converse::new(client, models)))
         }

@@ -13,6 +13,7 @@ use aws_sdk_textract::types::{
 
 use super::{EncodedImage, TextReader};
 use crate::domain::{BackendError, Block, BlockKind, Document, append_line, list_item_text};
+use crate::sdk::LazyClient;
 use crate::store::aws::sdk_error;
 
 /// Textract's limits for synchronous calls: 10 MB, 10,000 pixels a side.
@@ -28,12 +29,12 @@ const REJECTIONS: &[&str] = &[
 
 /// A `TextReader` over a Textract client.
 pub struct Textract {
-    client: aws_sdk_textract::Client,
+    client: LazyClient<aws_sdk_textract::Client>,
 }
 
 impl Textract {
     /// Reads through `client`, whose region, credentials and retries are the caller's.
-    pub fn new(client: aws_sdk_textract::Client) -> Self {
+    pub fn new(client: LazyClient<aws_sdk_textract::Client>) -> Self {
         Self { client }
     }
 }
@@ -49,6 +50,7 @@ impl TextReader for Textract {
     async fn read_document(&self, image: EncodedImage) -> Result<Document, BackendError> {
         let output = self
             .client
+            .get()
             .analyze_document()
             .document(request_document(image))
             .feature_types(FeatureType::Layout)
@@ -61,6 +63,7 @@ impl TextReader for Textract {
     async fn read_lines(&self, image: EncodedImage) -> Result<Vec<String>, BackendError> {
         let output = self
             .client
+            .get()
             .detect_document_text()
             .document(request_document(image))
             .send()

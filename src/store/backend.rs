@@ -3,11 +3,12 @@
 
 use super::Ports;
 #[cfg(feature = "aws")]
-use super::aws::{AwsBackend, sdk_config};
+use super::aws::AwsBackend;
 use super::local::LocalBackend;
 #[cfg(feature = "aws")]
 use crate::config::AwsNames;
 use crate::config::{BackendKind, Config, ConfigError};
+use crate::sdk::sdk_config;
 
 /// The adapters behind the ports, of one family or the other.
 pub enum Backend {

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 
 use imgforge::domain::{Format, ImageId};
 use imgforge::imaging::fixtures;
-use imgforge::store::aws::{s3_client, sdk_config};
+use imgforge::sdk::sdk_config;
+use imgforge::store::aws::s3_client;
 use imgforge::store::layout;
 use serde_json::Value;
 

@@ -8,12 +8,13 @@ use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
 use super::{AwsResources, sdk_error};
 use crate::domain::{BackendError, Format, ImageId};
+use crate::sdk::LazyClient;
 use crate::store::layout::{self, public_key};
 use crate::store::{BackendResult, BlobStore, Publisher};
 
 pub struct CloudFrontPublisher {
     blobs: Arc<dyn BlobStore>,
-    cloudfront: aws_sdk_cloudfront::Client,
+    cloudfront: LazyClient<aws_sdk_cloudfront::Client>,
     distribution_id: String,
     cdn_base_url: String,
 }
@@ -21,7 +22,7 @@ pub struct CloudFrontPublisher {
 impl CloudFrontPublisher {
     pub fn new(
         blobs: Arc<dyn BlobStore>,
-        cloudfront: aws_sdk_cloudfront::Client,
+        cloudfront: LazyClient<aws_sdk_cloudfront::Client>,
         resources: &AwsResources,
     ) -> Self {
         Self {
@@ -44,6 +45,7 @@ impl CloudFrontPublisher {
             .build()
             .map_err(BackendError::failed)?;
         self.cloudfront
+            .get()
             .create_invalidation()
             .distribution_id(&self.distribution_id)
             .invalidation_batch(batch)

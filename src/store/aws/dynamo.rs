@@ -24,6 +24,7 @@ use super::sdk_error;
 use crate::domain::{
     BackendError, Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus,
 };
+use crate::sdk::LazyClient;
 use crate::store::{
     BackendResult, IdempotencyRecord, IdempotencyStore, ImageIndex, KeyStore, Lease, ListStart,
     Locked, RateLimiter, StoredResponse, UploadIndex, Window,
@@ -35,12 +36,12 @@ type Item = HashMap<String, AttributeValue>;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 pub struct DynamoStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: &str) -> Self {
+    pub fn new(client: LazyClient<Client>, table: &str) -> Self {
         Self {
             client,
             table: table.to_owned(),
@@ -50,6 +51,7 @@ impl DynamoStore {
     async fn get_item(&self, pk: String, sk: String) -> BackendResult<Option<Item>> {
         let output = self
             .client
+            .get()
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -65,6 +67,7 @@ impl DynamoStore {
     async fn put_new(&self, item: Item) -> BackendResult<()> {
         match self
             .client
+            .get()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -190,6 +193,7 @@ impl DynamoStore {
     ) -> BackendResult<Option<Item>> {
         let mut request = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(images_pk(owner)))
@@ -243,6 +247,7 @@ impl ImageIndex for DynamoStore {
         loop {
             let mut query = self
                 .client
+                .get()
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression(condition)
@@ -269,6 +274,7 @@ impl ImageIndex for DynamoStore {
         let now = Utc::now().timestamp_millis();
         let taken = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(images_pk(owner)))
@@ -336,6 +342,7 @@ impl ImageIndex for DynamoStore {
     async fn delete(&self, owner: &Owner, id: &ImageId, lease: &Lease) -> BackendResult<()> {
         let deleted = self
             .client
+            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(images_pk(owner)))
@@ -397,6 +404,7 @@ impl UploadIndex for DynamoStore {
     ) -> BackendResult<()> {
         let mut request = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(uploads_pk(owner)))
@@ -440,6 +448,7 @@ impl KeyStore for DynamoStore {
         // Keys are found by their hash alone; this marker lets an account be looked up without
         // a scan. Written after the key, so an account that has it always has a key.
         self.client
+            .get()
             .put_item()
             .table_name(&self.table)
             .item("pk", s(account_pk(&record.owner.account)))
@@ -462,6 +471,7 @@ impl KeyStore for DynamoStore {
         let mut keys = Vec::new();
         let mut pages = self
             .client
+            .get()
             .scan()
             .table_name(&self.table)
             .filter_expression("sk = :key")
@@ -484,6 +494,7 @@ impl KeyStore for DynamoStore {
     async fn revoke(&self, hash: &str) -> BackendResult<bool> {
         let revoked = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key_pk(hash)))
@@ -524,6 +535,7 @@ impl RateLimiter for DynamoStore {
         let (pk, sk) = rate_key(subject, window);
         let counted = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -600,6 +612,7 @@ impl IdempotencyStore for DynamoStore {
         // Expired records may linger until DynamoDB's TTL sweeps them: they count as absent.
         let claimed = self
             .client
+            .get()
             .put_item()
             .table_name(&self.table)
             .item("pk", s(idempotency_pk(owner)))
@@ -637,6 +650,7 @@ impl IdempotencyStore for DynamoStore {
     ) -> BackendResult<()> {
         let mut update = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(idempotency_pk(owner)))
@@ -667,6 +681,7 @@ impl IdempotencyStore for DynamoStore {
 
     async fn release(&self, owner: &Owner, key: &str) -> BackendResult<()> {
         self.client
+            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(idempotency_pk(owner)))

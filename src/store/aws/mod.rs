@@ -8,7 +8,7 @@ mod s3;
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use cloudfront::CloudFrontPublisher;
@@ -17,6 +17,7 @@ use s3::S3BlobStore;
 
 use super::Ports;
 use crate::domain::BackendError;
+use crate::sdk::LazyClient;
 
 /// The names of the deployed resources, from `IMGFORGE_*` variables.
 #[derive(Debug, Clone)]
@@ -25,12 +26,6 @@ pub struct AwsResources {
     pub bucket: String,
     pub cdn_domain: String,
     pub distribution_id: String,
-}
-
-/// The SDK's configuration from the environment (`AWS_REGION`, credentials, and
-/// `AWS_ENDPOINT_URL` for an emulator).
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
 /// An S3 client; path-style addressing when an emulator's endpoint is set, as it has no DNS for
@@ -50,21 +45,21 @@ pub struct AwsBackend {
 }
 
 impl AwsBackend {
-    /// The adapters over clients made from the environment's SDK configuration.
+    /// The adapters over clients made from `sdk`, each when first used.
     pub fn new(sdk: &SdkConfig, resources: &AwsResources) -> Self {
         Self::from_clients(
-            s3_client(sdk),
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_cloudfront::Client::new(sdk),
+            LazyClient::from_sdk(sdk, s3_client),
+            LazyClient::from_sdk(sdk, aws_sdk_dynamodb::Client::new),
+            LazyClient::from_sdk(sdk, aws_sdk_cloudfront::Client::new),
             resources,
         )
     }
 
-    /// The adapters over the given clients (tests give mocked ones).
+    /// The adapters over the given clients (tests give mocked ones, `into()` a `LazyClient`).
     pub fn from_clients(
-        s3: aws_sdk_s3::Client,
-        dynamo: aws_sdk_dynamodb::Client,
-        cloudfront: aws_sdk_cloudfront::Client,
+        s3: LazyClient<aws_sdk_s3::Client>,
+        dynamo: LazyClient<aws_sdk_dynamodb::Client>,
+        cloudfront: LazyClient<aws_sdk_cloudfront::Client>,
         resources: &AwsResources,
     ) -> Self {
         let blobs = Arc::new(S3BlobStore::new(s3, &resources.bucket));

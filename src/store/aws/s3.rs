@@ -11,16 +11,17 @@ use bytes::Bytes;
 
 use super::sdk_error;
 use crate::domain::{BackendError, Format};
+use crate::sdk::LazyClient;
 use crate::store::layout;
 use crate::store::{BackendResult, BlobStore, PresignedRequest};
 
 pub struct S3BlobStore {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: String,
 }
 
 impl S3BlobStore {
-    pub fn new(client: Client, bucket: &str) -> Self {
+    pub fn new(client: LazyClient<Client>, bucket: &str) -> Self {
         Self {
             client,
             bucket: bucket.to_owned(),
@@ -36,6 +37,7 @@ fn presigning(ttl: Duration) -> BackendResult<PresigningConfig> {
 impl BlobStore for S3BlobStore {
     async fn put(&self, key: &str, body: Bytes, format: Format) -> BackendResult<()> {
         self.client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -51,6 +53,7 @@ impl BlobStore for S3BlobStore {
     async fn get(&self, key: &str) -> BackendResult<Option<Bytes>> {
         let object = match self
             .client
+            .get()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -73,6 +76,7 @@ impl BlobStore for S3BlobStore {
     async fn exists(&self, key: &str) -> BackendResult<bool> {
         let listed = self
             .client
+            .get()
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(key)
@@ -88,6 +92,7 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> BackendResult<()> {
         self.client
+            .get()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
@@ -99,6 +104,7 @@ impl BlobStore for S3BlobStore {
 
     async fn copy(&self, from: &str, to: &str, format: Format) -> BackendResult<()> {
         self.client
+            .get()
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
@@ -122,6 +128,7 @@ impl BlobStore for S3BlobStore {
         let size = i64::try_from(size).map_err(BackendError::failed)?;
         let request = self
             .client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -142,6 +149,7 @@ impl BlobStore for S3BlobStore {
     async fn presign_get(&self, key: &str, ttl: Duration) -> BackendResult<Option<String>> {
         let request = self
             .client
+            .get()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
