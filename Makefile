@@ -10,7 +10,7 @@ MODELS_DIR ?= .models
 MODELS := $(MODELS_DIR)/.ready
 PHOTOS := $(MODELS_DIR)/photos/.ready
 
-.PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench fuzz \
+.PHONY: run test fmt-check clippy lint test-all schemathesis build deploy emulator bench bench-lambda fuzz \
 	loadtest models system-packages layers
 
 FUZZ_SECONDS ?= 300
@@ -107,9 +107,15 @@ $(VENV)/bin/sam: $(TOOLS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
 
 ## bench: imgforge and sharp (libvips) side by side on real photographs, as a Markdown table
-bench: system-packages $(MODELS) $(PHOTOS)
+bench: system-packages $(MODELS) $(PHOTOS) bench-lambda
 	scripts/bench.sh
 	scripts/bench-analysis.sh
+
+## bench-lambda: each function's cold start (against a stand-in of Lambda's runtime API and moto)
+## and, after `make build`, its zipped size
+bench-lambda: $(TOOLS)
+	$(CARGO) build --release --bins
+	VENV=$(VENV) scripts/with-moto.sh $(VENV)/bin/python scripts/bench-lambda.py
 
 ## loadtest: 60 s of mixed reads (wrk, 32 connections) against a release imgforge serve
 loadtest:

@@ -32,9 +32,16 @@ impl<C> LazyClient<C> {
         }
     }
 
-    /// The client, made now if it was not yet.
+    /// The client, made now if it was not yet (logged at debug level, so that a cold start
+    /// shows which clients its function made).
     pub fn get(&self) -> &C {
-        self.client.get_or_init(&self.make)
+        self.client.get_or_init(|| {
+            tracing::debug!(
+                client = std::any::type_name::<C>(),
+                "making an AWS SDK client"
+            );
+            (self.make)()
+        })
     }
 
     /// A client from `sdk` by `make`, made on first use.

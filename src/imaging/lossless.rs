@@ -584,6 +584,42 @@ mod tests {
     }
 
     #[test]
+    fn odd_sizes_in_every_exif_orientation_come_out_as_the_decode_path_shows_them() {
+        // 45×31: neither axis is whole blocks, so only what composes to no flip at all (say, a
+        // quarter turn shown by EXIF undone by the operation) stays exact; the rest falls back.
+        for orientation in 1..=8 {
+            let jpeg = fixtures::jpeg_with_orientation(45, 31, orientation);
+            let shown =
+                Symmetry::of_orientation(Orientation::from_exif(orientation as u8).unwrap());
+            for operation in &OPERATIONS {
+                let case = format!("orientation {orientation}, {operation:?}");
+                let symmetry = shown.then(Symmetry::of_operation(operation).unwrap());
+                let exact = !symmetry.flips_source_x() && !symmetry.flips_source_y();
+                assert_eq!(transform_jpeg(&jpeg, operation).is_some(), exact, "{case}");
+                let output = transform(&jpeg, operation, PLENTY).unwrap();
+                let got = pixels(&output.bytes);
+                let expected = decoded_and_operated(&jpeg, operation);
+                assert_eq!(got.dimensions(), expected.dimensions(), "{case}");
+                assert_eq!(
+                    (output.width, output.height),
+                    expected.dimensions(),
+                    "{case}"
+                );
+                let total: u64 = got
+                    .as_raw()
+                    .iter()
+                    .zip(expected.as_raw())
+                    .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                    .sum();
+                let mean = total as f64 / got.as_raw().len() as f64;
+                // Re-encoding at quality 80 moves a smooth gradient by a level or two; a wrong
+                // orientation moves it by tens.
+                assert!(mean < 4.0, "{case}: differs by {mean:.1} on average");
+            }
+        }
+    }
+
+    #[test]
     fn edges_that_would_move_partial_blocks_fall_back_with_the_right_dimensions() {
         let odd = fixtures::textured_jpeg(65, 47, SUBSAMPLED, false);
         for operation in &OPERATIONS {
