@@ -8,6 +8,7 @@ use super::local::LocalBackend;
 #[cfg(feature = "aws")]
 use crate::config::AwsNames;
 use crate::config::{BackendKind, Config, ConfigError};
+#[cfg(feature = "aws")]
 use crate::sdk::sdk_config;
 
 /// The adapters behind the ports, of one family or the other.
