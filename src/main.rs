@@ -28,6 +28,7 @@ use imgforge::sdk::sdk_config;
 use imgforge::server;
 use imgforge::services::transform::{self, WatermarkImages};
 use imgforge::store::Backend;
+#[cfg(feature = "aws")]
 use imgforge::store::aws::{emulator, s3_client};
 use tracing_subscriber::EnvFilter;
 
