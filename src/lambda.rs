@@ -34,19 +34,33 @@ fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     Ok((config, tokio::runtime::Runtime::new()?))
 }
 
-async fn aws_app(config: &Config) -> Result<Arc<App>, Error> {
+async fn aws_app(config: &Config, engines: Engines) -> Result<Arc<App>, Error> {
     let backend = Backend::open_aws(&config.aws).await?;
-    let engines = Engines::open(config).await;
     Ok(Arc::new(
         App::from_ports(backend.ports(), config).with_engines(engines),
     ))
 }
 
-/// The whole `main` of an endpoint's Lambda.
+/// The whole `main` of an endpoint's Lambda whose handler calls no engine: none is opened, and
+/// none of their code (ONNX Runtime's bindings, the Textract and Bedrock clients, resampling for
+/// models) is linked into its binary.
 pub fn start(route: &'static Route) -> Result<(), Error> {
+    serve(route, async |_: &Config| Engines::default())
+}
+
+/// The whole `main` of an endpoint's Lambda whose handler calls an engine.
+pub fn start_with_engines(route: &'static Route) -> Result<(), Error> {
+    serve(route, Engines::open)
+}
+
+fn serve(
+    route: &'static Route,
+    engines: impl AsyncFnOnce(&Config) -> Engines,
+) -> Result<(), Error> {
     let (config, runtime) = prepare(route.name)?;
     runtime.block_on(async move {
-        let app = aws_app(&config).await?;
+        let engines = engines(&config).await;
+        let app = aws_app(&config, engines).await?;
         lambda_http::run(service_fn(move |request| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(api::serve(&app, route.handler, request).await) }
@@ -59,7 +73,7 @@ pub fn start(route: &'static Route) -> Result<(), Error> {
 pub fn start_ingest() -> Result<(), Error> {
     let (config, runtime) = prepare("ingest-upload")?;
     runtime.block_on(async move {
-        let app = aws_app(&config).await?;
+        let app = aws_app(&config, Engines::default()).await?;
         lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
             let app = Arc::clone(&app);
             async move { ingest_event(&app, event.payload).await }
@@ -86,19 +100,28 @@ pub async fn ingest_event(app: &App, event: S3Event) -> Result<(), Error> {
     Ok(())
 }
 
-/// `fn main` for a file in `functions/`, given its route's handler: the binary must be named
-/// after it (checked at compile time), and links only that route's code.
+/// `fn main` for a file in `functions/`, given its route's handler, and `engines` if the route
+/// calls one (`tests/deployment.rs` checks both against the route table): the binary must be
+/// named after it (checked at compile time), and links only that route's code.
 #[macro_export]
 macro_rules! lambda_main {
     ($handler:ident) => {
+        $crate::lambda_main!(@named $handler);
+        fn main() -> Result<(), $crate::lambda::Error> {
+            $crate::lambda::start(&$crate::api::routes::route::$handler)
+        }
+    };
+    ($handler:ident, engines) => {
+        $crate::lambda_main!(@named $handler);
+        fn main() -> Result<(), $crate::lambda::Error> {
+            $crate::lambda::start_with_engines(&$crate::api::routes::route::$handler)
+        }
+    };
+    (@named $handler:ident) => {
         const _: () = assert!(
             $crate::api::routes::names_match(env!("CARGO_BIN_NAME"), stringify!($handler)),
             "a function's binary must be named after its route's handler"
         );
-
-        fn main() -> Result<(), $crate::lambda::Error> {
-            $crate::lambda::start(&$crate::api::routes::route::$handler)
-        }
     };
 }
 

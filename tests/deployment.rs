@@ -195,6 +195,40 @@ fn routes_template_functions_and_events_name_the_same_endpoints() {
     assert_eq!(template[INGEST], None, "S3 invokes {INGEST}, not the API");
 }
 
+#[test]
+fn only_the_functions_whose_handlers_call_an_engine_open_the_engines() {
+    // The routes the services reach `app.engines` for: analysis and generation.
+    let engine_routes: BTreeSet<&str> = [
+        "classify-image",
+        "remove-image-background",
+        "extract-formatted-text",
+        "extract-text",
+        "imagine-image",
+        "visualize-image",
+    ]
+    .into();
+    for route in routes::ROUTES {
+        assert_eq!(
+            route.engines,
+            engine_routes.contains(route.name),
+            "{} in the route table",
+            route.name
+        );
+        let main = std::fs::read_to_string(format!("functions/{}.rs", route.name)).unwrap();
+        let handler = route.name.replace('-', "_");
+        let expected = if route.engines {
+            format!("imgforge::lambda_main!({handler}, engines);")
+        } else {
+            format!("imgforge::lambda_main!({handler});")
+        };
+        assert!(
+            main.contains(&expected),
+            "functions/{}.rs: {expected}",
+            route.name
+        );
+    }
+}
+
 fn load_event(name: &str) -> String {
     std::fs::read_to_string(Path::new("events").join(format!("{name}.json"))).unwrap()
 }

@@ -15,13 +15,19 @@ pub struct Route {
     /// In API Gateway's syntax: `{image_id}` is a path parameter.
     pub path: &'static str,
     pub handler: Handler,
+    /// Whether its handler calls an engine (a model, Textract, Bedrock): only then does its
+    /// Lambda open them, and link their code (see `lambda_main!`).
+    pub engines: bool,
 }
 
-/// One line per endpoint: name, method, path (API Gateway syntax), handler. Each route is also a
+/// One line per endpoint: name, method, path (API Gateway syntax), handler, and `[engines]` if it
+/// calls one. Each route is also a
 /// static of its own in [`route`], named after its handler, so that a Lambda can start from its
 /// route without linking every other handler (and the engine) into its binary.
 macro_rules! routes {
-    ($($name:literal $method:ident $path:literal => $handler:ident),* $(,)?) => {
+    (@engines) => { false };
+    (@engines engines) => { true };
+    ($($name:literal $method:ident $path:literal => $handler:ident $([$engines:ident])?),* $(,)?) => {
         /// Every route on its own, named after its handler.
         #[allow(non_upper_case_globals)]
         pub mod route {
@@ -32,6 +38,7 @@ macro_rules! routes {
                     method: Method::$method,
                     path: $path,
                     handler: |app, caller, request| Box::pin(handlers::$handler(app, caller, request)),
+                    engines: routes!(@engines $($engines)?),
                 };
                 const _: () = assert!(
                     names_match($name, stringify!($handler)),
@@ -64,7 +71,7 @@ pub const fn names_match(kebab: &str, snake: &str) -> bool {
 routes! {
     "upload-image" POST "/v1/images/upload" => upload_image,
     "create-image" POST "/v1/images" => create_image,
-    "imagine-image" POST "/v1/images/imagine" => imagine_image,
+    "imagine-image" POST "/v1/images/imagine" => imagine_image [engines],
     "list-images" GET "/v1/images" => list_images,
     "get-image" GET "/v1/images/{image_id}" => get_image,
     "download-image" GET "/v1/images/{image_id}/download" => download_image,
@@ -79,11 +86,11 @@ routes! {
     "blur-image" POST "/v1/images/{image_id}/blur" => blur_image,
     "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image,
     "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image,
-    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background,
-    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image,
-    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text,
-    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text,
-    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image,
+    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background [engines],
+    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image [engines],
+    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text [engines],
+    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text [engines],
+    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image [engines],
     "create-upload" POST "/v1/uploads" => create_upload,
     "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
 }
