@@ -484,6 +484,18 @@ mod tests {
         image.into_rgb8()
     }
 
+    /// The exact transform's pixels, as displayed, against the decode path's: the same size,
+    /// and the same pixels up to the rounding of decoding in another order.
+    fn assert_exact_as_decode_path_shows(jpeg: &[u8], operation: &Operation, case: &str) {
+        let output = lossless(jpeg, operation);
+        let got = pixels(&output.bytes);
+        assert_eq!(got.dimensions(), (output.width, output.height), "{case}");
+        let expected = decoded_and_operated(jpeg, operation);
+        assert_eq!(got.dimensions(), expected.dimensions(), "{case}");
+        let difference = largest_difference(&got, &expected);
+        assert!(difference <= 3, "{case}: differs by {difference}");
+    }
+
     fn largest_difference(a: &RgbImage, b: &RgbImage) -> u8 {
         assert_eq!(a.dimensions(), b.dimensions());
         a.as_raw()
@@ -548,15 +560,8 @@ mod tests {
         ] {
             let jpeg = fixtures::textured_jpeg(64, 48, chroma, progressive);
             for operation in &OPERATIONS {
-                let output = lossless(&jpeg, operation);
-                let got = pixels(&output.bytes);
-                assert_eq!(got.dimensions(), (output.width, output.height));
-                let expected = decoded_and_operated(&jpeg, operation);
-                let difference = largest_difference(&got, &expected);
-                assert!(
-                    difference <= 3,
-                    "{operation:?}, {chroma:?}: differs by {difference}"
-                );
+                let case = format!("{operation:?}, {chroma:?}, progressive {progressive}");
+                assert_exact_as_decode_path_shows(&jpeg, operation, &case);
             }
         }
     }
@@ -566,19 +571,8 @@ mod tests {
         for orientation in 1..=8 {
             let jpeg = fixtures::jpeg_with_orientation(48, 32, orientation);
             for operation in &OPERATIONS {
-                let output = lossless(&jpeg, operation);
-                let got = pixels(&output.bytes);
-                let expected = decoded_and_operated(&jpeg, operation);
-                assert_eq!(
-                    got.dimensions(),
-                    expected.dimensions(),
-                    "orientation {orientation}, {operation:?}"
-                );
-                let difference = largest_difference(&got, &expected);
-                assert!(
-                    difference <= 3,
-                    "orientation {orientation}, {operation:?}: differs by {difference}"
-                );
+                let case = format!("orientation {orientation}, {operation:?}");
+                assert_exact_as_decode_path_shows(&jpeg, operation, &case);
             }
         }
     }
@@ -632,12 +626,7 @@ mod tests {
         // A partial edge that stays where it is does not stop the exact transform.
         let short = fixtures::textured_jpeg(64, 47, SUBSAMPLED, false);
         let operation = Operation::Mirror(Mirror::Horizontal);
-        let output = lossless(&short, &operation);
-        let difference = largest_difference(
-            &pixels(&output.bytes),
-            &decoded_and_operated(&short, &operation),
-        );
-        assert!(difference <= 3, "differs by {difference}");
+        assert_exact_as_decode_path_shows(&short, &operation, "64x47 mirrored");
     }
 
     #[test]
@@ -649,12 +638,7 @@ mod tests {
         started.write_scanlines(&samples).expect("writing");
         let grey = started.finish().expect("finishing");
         for operation in &OPERATIONS {
-            let output = lossless(&grey, operation);
-            let difference = largest_difference(
-                &pixels(&output.bytes),
-                &decoded_and_operated(&grey, operation),
-            );
-            assert!(difference <= 3, "{operation:?}: differs by {difference}");
+            assert_exact_as_decode_path_shows(&grey, operation, &format!("grey, {operation:?}"));
         }
     }
 
