@@ -14,9 +14,9 @@ use mozjpeg_sys::{
 };
 
 use super::geometry::Rect;
-use super::libjpeg::Decompressor;
+use super::libjpeg::{Decompressor, JpegMarkers};
 use super::probe::swaps_axes;
-use super::profile::{cmyk_to_srgb, jpeg_icc_profile, to_srgb};
+use super::profile::{cmyk_to_srgb, to_srgb};
 use super::{ImageInfo, ImagingError, probe};
 use crate::domain::Format;
 
@@ -383,22 +383,18 @@ fn decode_jpeg_unguarded(bytes: &[u8], hint: DecodeHint) -> Result<DynamicImage,
         .from_mem(bytes)
         .map_err(io)?;
 
-    let mut orientation = Orientation::NoTransforms;
-    let mut app2 = Vec::new();
-    let mut adobe = false;
-    for marker in decompress.markers() {
-        match marker.marker {
-            Marker::APP(1) => {
-                if let Some(exif) = marker.data.strip_prefix(b"Exif\0\0") {
-                    orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
-                }
-            }
-            Marker::APP(2) => app2.push(marker.data),
-            Marker::APP(14) => adobe |= marker.data.starts_with(b"Adobe"),
-            _ => {}
-        }
-    }
-    let icc = jpeg_icc_profile(app2.into_iter());
+    let JpegMarkers {
+        orientation,
+        icc,
+        adobe,
+    } = JpegMarkers::read(
+        decompress
+            .markers()
+            .filter_map(|marker| match marker.marker {
+                Marker::APP(n) => Some((0xE0 + n, marker.data)),
+                _ => None,
+            }),
+    );
     let stored = (decompress.width() as u32, decompress.height() as u32);
 
     if let Some((width, height)) = hint.shrink_to {

@@ -26,8 +26,45 @@ pub(super) struct BlockGrid {
     pub(super) sampling: (usize, usize),
 }
 
-const APP1: c_int = 0xE1;
-const APP2: c_int = 0xE2;
+const APP1: u8 = 0xE1;
+const APP2: u8 = 0xE2;
+const APP14: u8 = 0xEE;
+
+/// What a JPEG's application markers say besides the pixels, read the same way by both decoders.
+pub(super) struct JpegMarkers {
+    /// EXIF's orientation; the last one wins.
+    pub(super) orientation: Orientation,
+    /// The ICC profile, reassembled from its APP2 chunks.
+    pub(super) icc: Option<Vec<u8>>,
+    /// An Adobe APP14 marker, which says CMYK is stored inverted.
+    pub(super) adobe: bool,
+}
+
+impl JpegMarkers {
+    /// From (marker code, data) pairs in file order.
+    pub(super) fn read<'a>(markers: impl IntoIterator<Item = (u8, &'a [u8])>) -> Self {
+        let mut orientation = Orientation::NoTransforms;
+        let mut app2 = Vec::new();
+        let mut adobe = false;
+        for (code, data) in markers {
+            match code {
+                APP1 => {
+                    if let Some(exif) = data.strip_prefix(b"Exif\0\0") {
+                        orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
+                    }
+                }
+                APP2 => app2.push(data),
+                APP14 => adobe |= data.starts_with(b"Adobe"),
+                _ => {}
+            }
+        }
+        Self {
+            orientation,
+            icc: jpeg_icc_profile(app2.into_iter()),
+            adobe,
+        }
+    }
+}
 
 unsafe extern "C" {
     /// The C library's `free`, for the buffer `jpeg_mem_dest` allocates with `malloc`.
@@ -122,42 +159,32 @@ impl<'a> Decompressor<'a> {
         // SAFETY: the structure is created; `input` outlives it, as it is borrowed for `'a`.
         unsafe {
             mozjpeg_sys::jpeg_mem_src(info, input.as_ptr(), input.len() as c_ulong);
-            mozjpeg_sys::jpeg_save_markers(info, APP1, 0xFFFF);
-            mozjpeg_sys::jpeg_save_markers(info, APP2, 0xFFFF);
+            mozjpeg_sys::jpeg_save_markers(info, APP1.into(), 0xFFFF);
+            mozjpeg_sys::jpeg_save_markers(info, APP2.into(), 0xFFFF);
             mozjpeg_sys::jpeg_read_header(info, 1);
         }
         decompressor
     }
 
-    /// The orientation and ICC profile from the markers `jpeg_save_markers` kept. As in the decode
-    /// path, the last EXIF orientation wins.
+    /// The orientation and ICC profile from the markers `jpeg_save_markers` kept, read as the
+    /// decode path reads its own (`JpegMarkers`).
     pub(super) fn orientation_and_profile(&self) -> (Orientation, Option<Vec<u8>>) {
-        let src = &*self.info;
-        let mut orientation = Orientation::NoTransforms;
-        let mut app2 = Vec::new();
-        let mut marker = src.marker_list;
+        let mut markers = Vec::new();
+        let mut marker = self.info.marker_list;
         while !marker.is_null() {
-            // SAFETY: `marker_list` is a list libjpeg allocated in `src`'s memory, each node's
-            // `data` holding `data_length` bytes; it lives as long as `src`.
-            let (code, data) = unsafe {
+            // SAFETY: `marker_list` is a list libjpeg allocated in `info`'s memory, each node's
+            // `data` holding `data_length` bytes; it lives as long as `self`.
+            unsafe {
                 let node = &*marker;
                 marker = node.next;
-                (
-                    c_int::from(node.marker),
+                markers.push((
+                    node.marker,
                     slice::from_raw_parts(node.data, node.data_length as usize),
-                )
-            };
-            match code {
-                APP1 => {
-                    if let Some(exif) = data.strip_prefix(b"Exif\0\0") {
-                        orientation = Orientation::from_exif_chunk(exif).unwrap_or(orientation);
-                    }
-                }
-                APP2 => app2.push(data),
-                _ => {}
+                ));
             }
         }
-        (orientation, jpeg_icc_profile(app2.into_iter()))
+        let read = JpegMarkers::read(markers);
+        (read.orientation, read.icc)
     }
 
     /// The stored size, in pixels.
