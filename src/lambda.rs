@@ -26,6 +26,7 @@ struct LambdaConfig {
 /// Logs as JSON lines (with the request id of each invocation) under Lambda's JSON log format,
 /// and the configuration from the environment the template sets.
 fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
+    crate::runtime::keep_freed_memory();
     lambda_http::tracing::init_default_subscriber();
     let mut config = LambdaConfig::try_parse_from([name])?.config;
     // A Lambda always runs the AWS backend, whatever IMGFORGE_BACKEND says: the engines' defaults

@@ -15,7 +15,7 @@ pub mod fetch;
 pub mod imaging;
 #[cfg(feature = "aws")]
 pub mod lambda;
-mod runtime;
+pub mod runtime;
 #[cfg(feature = "aws")]
 pub mod sdk;
 pub mod server;

@@ -142,6 +142,7 @@ impl From<StageArg> for Stage {
 }
 
 fn main() -> ExitCode {
+    imgforge::runtime::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
