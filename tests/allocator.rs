@@ -4,38 +4,38 @@
 //! because the setting is process-wide and made on the main thread before any other exists, as
 //! imgforge's own `main`s make it.
 
-/// One 5120×2880 RGB frame.
-const FRAME: usize = 5120 * 2880 * 3;
+/// The DCT coefficients of a 5120×2880 JPEG's luma plane (two bytes per pixel).
+const PLANE: usize = 5120 * 2880 * 2;
 const PAGE: usize = 4096;
 
 fn main() {
-    a_freed_frame_is_reused_by_the_next_request_on_any_thread();
-    println!("a freed frame is reused by the next request on any thread: ok");
+    a_freed_plane_is_reused_by_the_next_request_on_any_thread();
+    println!("a freed plane is reused by the next request on any thread: ok");
 }
 
-fn a_freed_frame_is_reused_by_the_next_request_on_any_thread() {
+fn a_freed_plane_is_reused_by_the_next_request_on_any_thread() {
     imgforge::runtime::keep_freed_memory();
-    fill_and_free_a_frame();
-    let again_on_this_thread = faults_of(fill_and_free_a_frame);
+    fill_and_free_a_plane();
+    let again_on_this_thread = faults_of(fill_and_free_a_plane);
     // Requests run on the blocking pool's threads: what one freed, another reuses.
-    let on_another_thread = std::thread::spawn(|| faults_of(fill_and_free_a_frame))
+    let on_another_thread = std::thread::spawn(|| faults_of(fill_and_free_a_plane))
         .join()
         .unwrap();
-    let fresh = FRAME / PAGE;
+    let fresh = PLANE / PAGE;
     for (case, faults) in [
         ("again on this thread", again_on_this_thread),
         ("on another thread", on_another_thread),
     ] {
         assert!(
             faults < fresh / 20,
-            "{case}: a frame faulted {faults} pages in, of {fresh}"
+            "{case}: a plane faulted {faults} pages in, of {fresh}"
         );
     }
 }
 
-fn fill_and_free_a_frame() {
-    let frame = vec![1u8; FRAME];
-    std::hint::black_box(&frame);
+fn fill_and_free_a_plane() {
+    let plane = vec![1u8; PLANE];
+    std::hint::black_box(&plane);
 }
 
 /// The page faults `work` takes on this thread.
