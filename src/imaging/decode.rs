@@ -439,7 +439,9 @@ fn decode_jpeg_unguarded(bytes: &[u8], hint: DecodeHint) -> Result<DynamicImage,
 fn decode_jpeg_region(bytes: &[u8], region: Rect) -> Option<Result<DynamicImage, ImagingError>> {
     catch_unwind(AssertUnwindSafe(|| {
         let mut source = Decompressor::read_header(bytes);
-        let (orientation, icc) = source.orientation_and_profile();
+        let JpegMarkers {
+            orientation, icc, ..
+        } = source.markers();
         if orientation != Orientation::NoTransforms || !source.is_rgb_or_grey() {
             return None;
         }

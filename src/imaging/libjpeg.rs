@@ -166,25 +166,18 @@ impl<'a> Decompressor<'a> {
         decompressor
     }
 
-    /// The orientation and ICC profile from the markers `jpeg_save_markers` kept, read as the
-    /// decode path reads its own (`JpegMarkers`).
-    pub(super) fn orientation_and_profile(&self) -> (Orientation, Option<Vec<u8>>) {
-        let mut markers = Vec::new();
+    /// What the markers `jpeg_save_markers` kept say, read as the decode path reads its own.
+    pub(super) fn markers(&self) -> JpegMarkers {
         let mut marker = self.info.marker_list;
-        while !marker.is_null() {
+        JpegMarkers::read(std::iter::from_fn(|| {
             // SAFETY: `marker_list` is a list libjpeg allocated in `info`'s memory, each node's
             // `data` holding `data_length` bytes; it lives as long as `self`.
-            unsafe {
-                let node = &*marker;
-                marker = node.next;
-                markers.push((
-                    node.marker,
-                    slice::from_raw_parts(node.data, node.data_length as usize),
-                ));
-            }
-        }
-        let read = JpegMarkers::read(markers);
-        (read.orientation, read.icc)
+            let node = unsafe { marker.as_ref()? };
+            marker = node.next;
+            // SAFETY: as above.
+            let data = unsafe { slice::from_raw_parts(node.data, node.data_length as usize) };
+            Some((node.marker, data))
+        }))
     }
 
     /// The stored size, in pixels.

@@ -27,7 +27,7 @@ use mozjpeg_sys::{
 
 use super::encode::OPTIMIZED_CODING_MAX_PIXELS;
 use super::geometry::Mirror;
-use super::libjpeg::{BlockGrid, Compressor, Decompressor};
+use super::libjpeg::{BlockGrid, Compressor, Decompressor, JpegMarkers};
 use super::profile::needs_conversion;
 use super::transform::{Operation, Output};
 use crate::domain::Format;
@@ -49,7 +49,9 @@ pub(super) fn transform_jpeg(input: &[u8], operation: &Operation) -> Option<Outp
 
 fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
     let mut source = Decompressor::read_header(input);
-    let (orientation, icc) = source.orientation_and_profile();
+    let JpegMarkers {
+        orientation, icc, ..
+    } = source.markers();
     let src = source.info_mut();
     if icc.as_deref().is_some_and(needs_conversion) {
         return None;
