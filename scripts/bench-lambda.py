@@ -33,10 +33,9 @@ LAMBDA = TARGET / "lambda"
 EVENTS = Path("events")
 # What the sample events name, replaced by what this run creates.
 EVENT_IMAGE = re.compile(r"image_[0-9a-z]{24}")
-# The functions that open the engines (lambda_main!(…, engines)).
+# The functions that open the engines, as their `main` says (`lambda_main!(…, engines)`).
 WITH_ENGINES = {
-    "classify-image", "remove-image-background", "extract-text", "extract-formatted-text",
-    "imagine-image", "visualize-image",
+    path.stem for path in Path("functions").glob("*.rs") if ", engines)" in path.read_text()
 }
 
 
