@@ -24,9 +24,11 @@ struct LambdaConfig {
 }
 
 /// Logs as JSON lines (with the request id of each invocation) under Lambda's JSON log format,
-/// and the configuration from the environment the template sets.
+/// and the configuration (ours and the SDK's) from the environment the template and the Lambda
+/// runtime set.
 fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     crate::runtime::keep_freed_memory();
+    crate::sdk::load_with(crate::sdk::lambda_environment);
     lambda_http::tracing::init_default_subscriber();
     let mut config = LambdaConfig::try_parse_from([name])?.config;
     // A Lambda always runs the AWS backend, whatever IMGFORGE_BACKEND says: the engines' defaults

@@ -5,13 +5,16 @@
 mod support;
 
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use imgforge::api::auth::create_key;
 use imgforge::app::App;
 use imgforge::config::{AwsNames, BackendKind, Config};
 use imgforge::domain::{Format, ImageId, Owner, Stage};
 use imgforge::imaging::fixtures;
 use imgforge::lambda::ingest_event;
-use imgforge::sdk::sdk_config;
+use imgforge::sdk::{from_lambda_environment, sdk_config};
 use imgforge::store::aws::{emulator, s3_client};
 use imgforge::store::layout::{original_key, public_key};
 use imgforge::store::{Backend, contract};
@@ -86,6 +89,76 @@ async fn stack() -> Stack {
         sdk,
         key,
     }
+}
+
+/// The names `make test` gives the emulator, but with a Lambda's other region.
+fn lambda_variable(endpoint: &str, name: &str) -> Option<String> {
+    match name {
+        "AWS_REGION" => Some("eu-west-3".into()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.into()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".into()),
+        "AWS_SESSION_TOKEN" => Some("session".into()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_lambda_takes_region_credentials_and_endpoint_from_its_environment() {
+    let endpoint = emulator_endpoint();
+    let lambda = from_lambda_environment(|name| lambda_variable(&endpoint, name));
+    assert_eq!(
+        lambda.region().map(|region| region.as_ref()),
+        Some("eu-west-3")
+    );
+
+    let table = format!("imgforge-lambda-{:016x}", rand::random::<u64>());
+    let in_lambda_region = aws_sdk_dynamodb::Client::new(&lambda);
+    let key = "pk";
+    in_lambda_region
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let tables = |client: aws_sdk_dynamodb::Client| async move {
+        client
+            .list_tables()
+            .send()
+            .await
+            .unwrap()
+            .table_names()
+            .to_vec()
+    };
+    assert!(tables(in_lambda_region).await.contains(&table));
+    let elsewhere = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    assert!(
+        !tables(elsewhere).await.contains(&table),
+        "the table was made in the Lambda's region, not the suite's"
+    );
+
+    let without_credentials = from_lambda_environment(|name| {
+        lambda_variable(&endpoint, name).filter(|_| !name.starts_with("AWS_ACCESS_KEY"))
+    });
+    let unsigned = aws_sdk_dynamodb::Client::new(&without_credentials)
+        .list_tables()
+        .send()
+        .await;
+    assert!(unsigned.is_err(), "no request goes out unsigned");
 }
 
 #[tokio::test]
