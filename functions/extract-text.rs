@@ -1,2 +1,2 @@
 //! The Lambda of one endpoint; see `imgforge::api::routes`.
-imgforge::lambda_main!(extract_text, engines);
+imgforge::lambda_main!(extract_text);

@@ -1,2 +1,2 @@
 //! The Lambda of one endpoint; see `imgforge::api::routes`.
-imgforge::lambda_main!(imagine_image, engines);
+imgforge::lambda_main!(imagine_image);

@@ -1,2 +1,2 @@
 //! The Lambda of one endpoint; see `imgforge::api::routes`.
-imgforge::lambda_main!(remove_image_background, engines);
+imgforge::lambda_main!(remove_image_background);

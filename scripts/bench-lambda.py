@@ -33,9 +33,12 @@ LAMBDA = TARGET / "lambda"
 EVENTS = Path("events")
 # What the sample events name, replaced by what this run creates.
 EVENT_IMAGE = re.compile(r"image_[0-9a-z]{24}")
-# The functions that open the engines, as their `main` says (`lambda_main!(…, engines)`).
+# The functions that open the engines: their line in the route table ends in `[…engines]`.
+ROUTE_LINE = re.compile(r'^\s*"([a-z-]+)" [A-Z]+ "[^"]*" => \w+(?: \[([a-z, ]+)\])?,$', re.M)
 WITH_ENGINES = {
-    path.stem for path in Path("functions").glob("*.rs") if ", engines)" in path.read_text()
+    name
+    for name, uses in ROUTE_LINE.findall(Path("src/api/routes.rs").read_text())
+    if "engines" in uses.split(", ")
 }
 
 

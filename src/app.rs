@@ -4,7 +4,7 @@ use crate::config::{Config, Limits};
 use crate::engines::Engines;
 use crate::fetch::FetchPolicy;
 use crate::services::memory::MemoryBudget;
-use crate::store::Ports;
+use crate::store::{PortSet, Ports};
 
 pub struct App {
     /// The storage ports, served by one backend's adapters.
@@ -38,5 +38,99 @@ impl App {
 impl App {
     pub fn with_engines(self, engines: Engines) -> Self {
         Self { engines, ..self }
+    }
+
+    /// This app with only what `uses` names: the other ports closed, and no engines unless
+    /// named.
+    pub fn only(&self, uses: Uses) -> Self {
+        Self {
+            store: self.store.only(uses.ports),
+            engines: if uses.engines {
+                self.engines.clone()
+            } else {
+                Engines::default()
+            },
+            limits: self.limits.clone(),
+            memory: self.memory.clone(),
+            fetch: self.fetch.clone(),
+            api_base_url: self.api_base_url.clone(),
+        }
+    }
+}
+
+/// What of the app a route's handler calls beyond the records every request reads (keys, rate
+/// limits, idempotency, images and uploads), as its line in the route table says. Only that is
+/// opened for its Lambda, and linked into its binary (see `lambda_main!`); the local server
+/// gives each route no more ([`App::only`]), so that the tests show every line names all its
+/// route calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    pub ports: PortSet,
+    /// The analysis and generation engines: models, Tesseract, Textract, Bedrock, Ollama.
+    pub engines: bool,
+}
+
+impl Uses {
+    pub const NOTHING: Self = Self {
+        ports: PortSet {
+            blobs: false,
+            publisher: false,
+        },
+        engines: false,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::domain::{BackendError, ImageId};
+    use crate::engines::{Generated, ImageGenerator, ImagePrompt};
+    use crate::store::local::LocalBackend;
+
+    struct Unused;
+
+    #[async_trait]
+    impl ImageGenerator for Unused {
+        async fn generate(&self, _: &ImagePrompt) -> Result<Generated, BackendError> {
+            Ok(Generated::Filtered("never asked".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_route_is_given_only_the_ports_and_engines_its_line_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path(), "http://local", None).unwrap();
+        let engines = Engines {
+            image_generator: Some(Arc::new(Unused)),
+            ..Engines::default()
+        };
+        let app = App::from_ports(backend.ports(), &Config::default()).with_engines(engines);
+        let publishing = app.only(Uses {
+            ports: PortSet {
+                blobs: false,
+                publisher: true,
+            },
+            engines: false,
+        });
+
+        let refused = publishing.store.blobs.get("originals/x").await.unwrap_err();
+        assert!(refused.to_string().contains("blobs port"), "{refused}");
+        let id = ImageId::generate(chrono::Utc::now());
+        publishing.store.publisher.unpublish(&id).await.unwrap();
+        assert!(publishing.engines.image_generator.is_none());
+
+        let everything = app.only(Uses {
+            ports: PortSet::ALL,
+            engines: true,
+        });
+        assert_eq!(
+            everything.store.blobs.get("originals/x").await.unwrap(),
+            None
+        );
+        assert!(everything.engines.image_generator.is_some());
     }
 }

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use aws_lambda_events::event::s3::S3Event;
 use clap::Parser;
 pub use lambda_http::Error;
@@ -14,8 +15,10 @@ use crate::api::{self, routes::Route};
 use crate::app::App;
 use crate::config::{BackendKind, Config};
 use crate::engines::Engines;
+use crate::sdk::sdk_config;
 use crate::services::uploads;
-use crate::store::Backend;
+use crate::store::PortSet;
+use crate::store::aws::AwsBackend;
 
 #[derive(Parser)]
 struct LambdaConfig {
@@ -37,52 +40,63 @@ fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     Ok((config, tokio::runtime::Runtime::new()?))
 }
 
-async fn aws_app(config: &Config, engines: Engines) -> Result<Arc<App>, Error> {
-    let backend = Backend::open_aws(&config.aws).await?;
+/// A Lambda function: the route it serves, as a constant its `main` names (see `lambda_main!`),
+/// so that the compiler leaves out the engines, ports and SDK clients the route does not use.
+pub trait Function {
+    const ROUTE: &'static Route;
+}
+
+/// The app over the AWS adapters of the ports `open` names; inlined, so that the adapters of
+/// the others are not in the binary.
+#[inline(always)]
+fn aws_app(
+    config: &Config,
+    sdk: &SdkConfig,
+    open: PortSet,
+    engines: Engines,
+) -> Result<Arc<App>, Error> {
+    let backend = AwsBackend::opening(sdk, &config.aws.resources()?, open);
     Ok(Arc::new(
         App::from_ports(backend.ports(), config).with_engines(engines),
     ))
 }
 
-/// The whole `main` of an endpoint's Lambda whose handler calls no engine: none is opened, and
-/// none of their code (ONNX Runtime's bindings, the Textract and Bedrock clients, resampling for
-/// models) is linked into its binary.
-pub fn start(route: &'static Route) -> Result<(), Error> {
-    serve(route, async |_: &Config| Engines::default())
-}
-
-/// The whole `main` of an endpoint's Lambda whose handler calls an engine.
-pub fn start_with_engines(route: &'static Route) -> Result<(), Error> {
-    serve(route, Engines::open)
-}
-
-fn serve(
-    route: &'static Route,
-    engines: impl AsyncFnOnce(&Config) -> Engines,
-) -> Result<(), Error> {
+/// The whole `main` of an endpoint's Lambda.
+pub fn start<F: Function>() -> Result<(), Error> {
+    let route = F::ROUTE;
     let (config, runtime) = prepare(route.name)?;
-    runtime.block_on(async move {
-        let engines = engines(&config).await;
-        let app = aws_app(&config, engines).await?;
-        lambda_http::run(service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(api::serve(&app, route.handler, request).await) }
-        }))
-        .await
-    })
+    // Tests of constants, outside any async block: only so does the compiler drop the code the
+    // route does not use (an async block keeps a state for each `.await`, taken or not).
+    let engines = if const { F::ROUTE.uses.engines } {
+        runtime.block_on(Engines::open(&config))
+    } else {
+        Engines::default()
+    };
+    let sdk = runtime.block_on(sdk_config());
+    let app = aws_app(&config, &sdk, const { F::ROUTE.uses.ports }, engines)?;
+    runtime.block_on(lambda_http::run(service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(api::serve(&app, route.handler, request).await) }
+    })))
 }
+
+/// The ports the function S3 invokes opens: it reads the upload and stores the original.
+pub const INGEST_PORTS: PortSet = PortSet {
+    blobs: true,
+    publisher: false,
+};
 
 /// The `main` of the function S3 invokes when a direct upload lands.
 pub fn start_ingest() -> Result<(), Error> {
     let (config, runtime) = prepare("ingest-upload")?;
-    runtime.block_on(async move {
-        let app = aws_app(&config, Engines::default()).await?;
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+    let sdk = runtime.block_on(sdk_config());
+    let app = aws_app(&config, &sdk, INGEST_PORTS, Engines::default())?;
+    runtime.block_on(lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<S3Event>| {
             let app = Arc::clone(&app);
             async move { ingest_event(&app, event.payload).await }
-        }))
-        .await
-    })
+        },
+    )))
 }
 
 /// Ingests every object an S3 event names. A storage failure fails the invocation, so that
@@ -103,28 +117,24 @@ pub async fn ingest_event(app: &App, event: S3Event) -> Result<(), Error> {
     Ok(())
 }
 
-/// `fn main` for a file in `functions/`, given its route's handler, and `engines` if the route
-/// calls one (`tests/deployment.rs` checks both against the route table): the binary must be
-/// named after it (checked at compile time), and links only that route's code.
+/// `fn main` for a file in `functions/`, given its route's handler: the binary must be named
+/// after it (checked at compile time), and links only that route's code and what its line in
+/// the route table says it uses.
 #[macro_export]
 macro_rules! lambda_main {
     ($handler:ident) => {
-        $crate::lambda_main!(@named $handler);
-        fn main() -> Result<(), $crate::lambda::Error> {
-            $crate::lambda::start(&$crate::api::routes::route::$handler)
-        }
-    };
-    ($handler:ident, engines) => {
-        $crate::lambda_main!(@named $handler);
-        fn main() -> Result<(), $crate::lambda::Error> {
-            $crate::lambda::start_with_engines(&$crate::api::routes::route::$handler)
-        }
-    };
-    (@named $handler:ident) => {
         const _: () = assert!(
             $crate::api::routes::names_match(env!("CARGO_BIN_NAME"), stringify!($handler)),
             "a function's binary must be named after its route's handler"
         );
+        struct Function;
+        impl $crate::lambda::Function for Function {
+            const ROUTE: &'static $crate::api::routes::Route =
+                &$crate::api::routes::route::$handler;
+        }
+        fn main() -> Result<(), $crate::lambda::Error> {
+            $crate::lambda::start::<Function>()
+        }
     };
 }
 

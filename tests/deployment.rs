@@ -9,13 +9,14 @@ use std::path::Path;
 
 use bytes::Bytes;
 use imgforge::api::{self, routes};
+use imgforge::app::Uses;
 use imgforge::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
     stage_of_key,
 };
 use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
-use imgforge::lambda::ingest_event;
+use imgforge::lambda::{INGEST_PORTS, ingest_event};
 use imgforge::store::layout::{original_key, upload_key};
 use serde_yaml_ng::Value as Yaml;
 use support::call::{LocalApp, local_app};
@@ -195,36 +196,58 @@ fn routes_template_functions_and_events_name_the_same_endpoints() {
     assert_eq!(template[INGEST], None, "S3 invokes {INGEST}, not the API");
 }
 
+/// Every IAM action each function's policies allow, by binary.
+fn template_actions() -> BTreeMap<String, BTreeSet<String>> {
+    let template = template();
+    let mut granted = BTreeMap::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let actions: BTreeSet<String> = resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy["Statement"].as_sequence())
+            .flatten()
+            .flat_map(|statement| match &statement["Action"] {
+                Yaml::Sequence(actions) => actions.clone(),
+                action => vec![action.clone()],
+            })
+            .map(|action| action.as_str().unwrap().to_owned())
+            .collect();
+        granted.insert(binary, actions);
+    }
+    granted
+}
+
 #[test]
-fn only_the_functions_whose_handlers_call_an_engine_open_the_engines() {
-    // The routes the services reach `app.engines` for: analysis and generation.
-    let engine_routes: BTreeSet<&str> = [
-        "classify-image",
-        "remove-image-background",
-        "extract-formatted-text",
-        "extract-text",
-        "imagine-image",
-        "visualize-image",
-    ]
-    .into();
-    for route in routes::ROUTES {
-        assert_eq!(
-            route.engines,
-            engine_routes.contains(route.name),
-            "{} in the route table",
-            route.name
-        );
-        let main = std::fs::read_to_string(format!("functions/{}.rs", route.name)).unwrap();
-        let handler = route.name.replace('-', "_");
-        let expected = if route.engines {
-            format!("imgforge::lambda_main!({handler}, engines);")
-        } else {
-            format!("imgforge::lambda_main!({handler});")
+fn each_function_may_call_s3_and_cloudfront_only_for_the_ports_its_route_opens() {
+    let granted = template_actions();
+    let opened = routes::ROUTES
+        .iter()
+        .map(|route| (route.name, route.uses.ports))
+        .chain([(INGEST, INGEST_PORTS)]);
+    for (name, ports) in opened {
+        let on = |service: &str| {
+            granted[name]
+                .iter()
+                .any(|action| action.starts_with(service))
         };
+        // Blobs are S3 objects; publishing copies them within the bucket.
+        assert_eq!(
+            on("s3:"),
+            ports.blobs || ports.publisher,
+            "{name}: S3 actions in template.yaml, with {ports:?}"
+        );
+        // Only unpublishing invalidates: publish needs no CloudFront action.
         assert!(
-            main.contains(&expected),
-            "functions/{}.rs: {expected}",
-            route.name
+            ports.publisher || !on("cloudfront:"),
+            "{name}: CloudFront actions in template.yaml, with {ports:?}"
         );
     }
 }
@@ -394,7 +417,11 @@ async fn every_sample_event_runs_through_its_handler() {
     for (name, status) in order {
         if name == INGEST {
             let event = serde_json::from_str(&load_event(name)).unwrap();
-            ingest_event(app, event).await.unwrap();
+            let ingest = Uses {
+                ports: INGEST_PORTS,
+                engines: false,
+            };
+            ingest_event(&app.only(ingest), event).await.unwrap();
             continue;
         }
         let mut event = load_event(name);
@@ -403,7 +430,8 @@ async fn every_sample_event_runs_through_its_handler() {
         }
         let request = lambda_http::request::from_str(&event).unwrap();
         let route = routes::by_name(name).unwrap();
-        let response = api::serve(app, route.handler, request).await;
+        // With only what its Lambda opens.
+        let response = api::serve(&app.only(route.uses), route.handler, request).await;
         assert_eq!(response.status(), status, "{name}: {:?}", response.body());
         if name == "get-upload" {
             let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();

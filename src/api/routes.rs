@@ -7,6 +7,7 @@ use lambda_http::http::Method;
 
 use super::Handler;
 use super::handlers;
+use crate::app::Uses;
 
 pub struct Route {
     /// The endpoint's name: its Lambda binary, its SAM function and its event file.
@@ -15,19 +16,25 @@ pub struct Route {
     /// In API Gateway's syntax: `{image_id}` is a path parameter.
     pub path: &'static str,
     pub handler: Handler,
-    /// Whether its handler calls an engine (a model, Textract, Bedrock): only then does its
-    /// Lambda open them, and link their code (see `lambda_main!`).
-    pub engines: bool,
+    pub uses: Uses,
 }
 
-/// One line per endpoint: name, method, path (API Gateway syntax), handler, and `[engines]` if it
-/// calls one. Each route is also a
-/// static of its own in [`route`], named after its handler, so that a Lambda can start from its
-/// route without linking every other handler (and the engine) into its binary.
+/// One line per endpoint: name, method, path (API Gateway syntax), handler, and what it uses
+/// beyond the records: `blobs` (originals and uploads), `publisher` (public copies on the CDN),
+/// `engines`. Each route is also a static of its own in [`route`], named after its handler, so
+/// that a Lambda can start from its route without linking every other handler (or the engines,
+/// or the adapters of ports it does not use) into its binary.
 macro_rules! routes {
-    (@engines) => { false };
-    (@engines engines) => { true };
-    ($($name:literal $method:ident $path:literal => $handler:ident $([$engines:ident])?),* $(,)?) => {
+    (@uses) => { Uses::NOTHING };
+    (@uses $($flag:ident)+) => {{
+        let mut uses = Uses::NOTHING;
+        $(routes!(@use uses $flag);)+
+        uses
+    }};
+    (@use $uses:ident blobs) => { $uses.ports.blobs = true; };
+    (@use $uses:ident publisher) => { $uses.ports.publisher = true; };
+    (@use $uses:ident engines) => { $uses.engines = true; };
+    ($($name:literal $method:ident $path:literal => $handler:ident $([$($uses:ident),+])?),* $(,)?) => {
         /// Every route on its own, named after its handler.
         #[allow(non_upper_case_globals)]
         pub mod route {
@@ -38,7 +45,7 @@ macro_rules! routes {
                     method: Method::$method,
                     path: $path,
                     handler: |app, caller, request| Box::pin(handlers::$handler(app, caller, request)),
-                    engines: routes!(@engines $($engines)?),
+                    uses: routes!(@uses $($($uses)+)?),
                 };
                 const _: () = assert!(
                     names_match($name, stringify!($handler)),
@@ -69,29 +76,29 @@ pub const fn names_match(kebab: &str, snake: &str) -> bool {
 }
 
 routes! {
-    "upload-image" POST "/v1/images/upload" => upload_image,
-    "create-image" POST "/v1/images" => create_image,
-    "imagine-image" POST "/v1/images/imagine" => imagine_image [engines],
+    "upload-image" POST "/v1/images/upload" => upload_image [blobs],
+    "create-image" POST "/v1/images" => create_image [blobs],
+    "imagine-image" POST "/v1/images/imagine" => imagine_image [blobs, engines],
     "list-images" GET "/v1/images" => list_images,
     "get-image" GET "/v1/images/{image_id}" => get_image,
-    "download-image" GET "/v1/images/{image_id}/download" => download_image,
-    "delete-image" DELETE "/v1/images/{image_id}" => delete_image,
-    "publish-image" POST "/v1/images/{image_id}/publish" => publish_image,
-    "unpublish-image" POST "/v1/images/{image_id}/unpublish" => unpublish_image,
-    "resize-image" POST "/v1/images/{image_id}/resize" => resize_image,
-    "crop-image" POST "/v1/images/{image_id}/crop" => crop_image,
-    "convert-image" POST "/v1/images/{image_id}/convert" => convert_image,
-    "rotate-image" POST "/v1/images/{image_id}/rotate" => rotate_image,
-    "mirror-image" POST "/v1/images/{image_id}/mirror" => mirror_image,
-    "blur-image" POST "/v1/images/{image_id}/blur" => blur_image,
-    "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image,
-    "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image,
-    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background [engines],
-    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image [engines],
-    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text [engines],
-    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text [engines],
-    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image [engines],
-    "create-upload" POST "/v1/uploads" => create_upload,
+    "download-image" GET "/v1/images/{image_id}/download" => download_image [blobs],
+    "delete-image" DELETE "/v1/images/{image_id}" => delete_image [blobs, publisher],
+    "publish-image" POST "/v1/images/{image_id}/publish" => publish_image [publisher],
+    "unpublish-image" POST "/v1/images/{image_id}/unpublish" => unpublish_image [publisher],
+    "resize-image" POST "/v1/images/{image_id}/resize" => resize_image [blobs],
+    "crop-image" POST "/v1/images/{image_id}/crop" => crop_image [blobs],
+    "convert-image" POST "/v1/images/{image_id}/convert" => convert_image [blobs],
+    "rotate-image" POST "/v1/images/{image_id}/rotate" => rotate_image [blobs],
+    "mirror-image" POST "/v1/images/{image_id}/mirror" => mirror_image [blobs],
+    "blur-image" POST "/v1/images/{image_id}/blur" => blur_image [blobs],
+    "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image [blobs],
+    "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image [blobs],
+    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background [blobs, engines],
+    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image [blobs, engines],
+    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text [blobs, engines],
+    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text [blobs, engines],
+    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image [blobs, engines],
+    "create-upload" POST "/v1/uploads" => create_upload [blobs],
     "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
 }
 

@@ -19,8 +19,23 @@ use crate::domain::ApiError;
 /// Slack for multipart framing on top of the largest accepted image.
 const BODY_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
+/// Each route's view of the app: only what its line in the route table names, as its Lambda
+/// has it.
+pub struct RouteApps(HashMap<&'static str, Arc<App>>);
+
+impl RouteApps {
+    pub fn new(app: &App) -> Self {
+        Self(
+            routes::ROUTES
+                .iter()
+                .map(|route| (route.name, Arc::new(app.only(route.uses))))
+                .collect(),
+        )
+    }
+}
+
 /// Finds the request's route and runs its handler, as API Gateway and a Lambda would.
-pub async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> AxumResponse {
+pub async fn dispatch(State(apps): State<Arc<RouteApps>>, request: AxumRequest) -> AxumResponse {
     let (route, path_parameters) = match routes::find(request.method(), request.uri().path()) {
         Ok(found) => found,
         Err(routes::Miss::NoSuchPath) => {
@@ -43,6 +58,8 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> Axum
             return into_axum(response);
         }
     };
+    // Every route of the table has its app.
+    let app = &apps.0[route.name];
     // A request without a valid key costs no more than its headers: refused before its body
     // is read. The caller found goes with the request, so the key is looked up once.
     let caller = match auth::authenticate(app.store.keys.as_ref(), request.headers()).await {
@@ -55,7 +72,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: AxumRequest) -> Axum
         Err(error) => return into_axum(output::error(&error)),
     };
     request.extensions_mut().insert(caller);
-    into_axum(api::serve(&app, route.handler, request).await)
+    into_axum(api::serve(app, route.handler, request).await)
 }
 
 /// Builds the request exactly as `lambda_http` does from an API Gateway event: absolute URI,

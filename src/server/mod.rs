@@ -37,7 +37,7 @@ pub fn router(app: Arc<App>, backend_routes: Option<Router>, origin: &str) -> Ro
         )
         .merge(console::routes())
         .fallback(bridge::dispatch)
-        .with_state(app);
+        .with_state(Arc::new(bridge::RouteApps::new(&app)));
     let all = match backend_routes {
         Some(routes) => api.merge(routes),
         None => api,

@@ -5,8 +5,6 @@ use super::Ports;
 #[cfg(feature = "aws")]
 use super::aws::AwsBackend;
 use super::local::LocalBackend;
-#[cfg(feature = "aws")]
-use crate::config::AwsNames;
 use crate::config::{BackendKind, Config, ConfigError};
 #[cfg(feature = "aws")]
 use crate::sdk::sdk_config;
@@ -29,16 +27,13 @@ impl Backend {
                 config.public_base_url.as_deref(),
             )?)),
             #[cfg(feature = "aws")]
-            BackendKind::Aws => Self::open_aws(&config.aws).await,
+            BackendKind::Aws => Ok(Self::Aws(AwsBackend::new(
+                &sdk_config().await,
+                &config.aws.resources()?,
+            ))),
             #[cfg(not(feature = "aws"))]
             BackendKind::Aws => Err(ConfigError::NotBuiltIn("aws")),
         }
-    }
-
-    #[cfg(feature = "aws")]
-    pub async fn open_aws(names: &AwsNames) -> Result<Self, ConfigError> {
-        let resources = names.resources()?;
-        Ok(Self::Aws(AwsBackend::new(&sdk_config().await, &resources)))
     }
 
     pub fn ports(&self) -> Ports {

@@ -251,3 +251,101 @@ pub struct Ports {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
 }
+
+/// Which of the ports that not every route calls are open. The records (images, uploads, keys,
+/// rate limits, idempotency) always are: every request is authenticated and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSet {
+    pub blobs: bool,
+    pub publisher: bool,
+}
+
+impl PortSet {
+    pub const ALL: Self = Self {
+        blobs: true,
+        publisher: true,
+    };
+}
+
+impl Ports {
+    /// These ports with those `open` leaves out replaced by [`Closed`], as a Lambda that
+    /// opens only its route's ports has them: the local server runs every route this way, so
+    /// that the tests show each route declares what it calls.
+    pub fn only(&self, open: PortSet) -> Self {
+        Self {
+            blobs: if open.blobs {
+                self.blobs.clone()
+            } else {
+                Closed::blobs()
+            },
+            publisher: if open.publisher {
+                self.publisher.clone()
+            } else {
+                Closed::publisher()
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// A port this process did not open, named: every call fails, as a 500 that names the route's
+/// missing declaration.
+pub struct Closed(&'static str);
+
+impl Closed {
+    pub fn blobs() -> Arc<dyn BlobStore> {
+        Arc::new(Self("blobs"))
+    }
+
+    pub fn publisher() -> Arc<dyn Publisher> {
+        Arc::new(Self("publisher"))
+    }
+
+    fn refuse<T>(&self) -> BackendResult<T> {
+        Err(BackendError::failed(format!(
+            "the {} port is not open to this route: add it to the route's line in the route table",
+            self.0
+        )))
+    }
+}
+
+#[async_trait]
+impl BlobStore for Closed {
+    async fn put(&self, _: &str, _: Bytes, _: Format) -> BackendResult<()> {
+        self.refuse()
+    }
+    async fn get(&self, _: &str) -> BackendResult<Option<Bytes>> {
+        self.refuse()
+    }
+    async fn exists(&self, _: &str) -> BackendResult<bool> {
+        self.refuse()
+    }
+    async fn delete(&self, _: &str) -> BackendResult<()> {
+        self.refuse()
+    }
+    async fn copy(&self, _: &str, _: &str, _: Format) -> BackendResult<()> {
+        self.refuse()
+    }
+    async fn presign_put(
+        &self,
+        _: &str,
+        _: Format,
+        _: u64,
+        _: Duration,
+    ) -> BackendResult<PresignedRequest> {
+        self.refuse()
+    }
+    async fn presign_get(&self, _: &str, _: Duration) -> BackendResult<Option<String>> {
+        self.refuse()
+    }
+}
+
+#[async_trait]
+impl Publisher for Closed {
+    async fn publish(&self, _: &str, _: &ImageId, _: Format) -> BackendResult<String> {
+        self.refuse()
+    }
+    async fn unpublish(&self, _: &ImageId) -> BackendResult<()> {
+        self.refuse()
+    }
+}

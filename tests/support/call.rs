@@ -116,7 +116,8 @@ impl Call {
             .unwrap()
             .with_path_parameters(parameters)
             .with_query_string_parameters(self.query);
-        api::serve(app, route.handler, request).await
+        // With only what the route's Lambda opens.
+        api::serve(&app.only(route.uses), route.handler, request).await
     }
 }
 

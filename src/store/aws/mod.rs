@@ -15,7 +15,7 @@ use cloudfront::CloudFrontPublisher;
 use dynamo::DynamoStore;
 use s3::S3BlobStore;
 
-use super::Ports;
+use super::{BlobStore, Closed, PortSet, Ports, Publisher};
 use crate::domain::BackendError;
 use crate::sdk::LazyClient;
 
@@ -37,53 +37,80 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// The AWS adapters of every port.
+/// The AWS adapters of the ports.
 pub struct AwsBackend {
-    blobs: Arc<S3BlobStore>,
-    store: Arc<DynamoStore>,
-    publisher: Arc<CloudFrontPublisher>,
+    ports: Ports,
 }
 
 impl AwsBackend {
-    /// The adapters over clients made from `sdk`, each when first used.
+    /// Every port's adapter, over clients made from `sdk`, each when first used.
     pub fn new(sdk: &SdkConfig, resources: &AwsResources) -> Self {
-        Self::from_clients(
-            LazyClient::from_sdk(sdk, s3_client),
+        Self::opening(sdk, resources, PortSet::ALL)
+    }
+
+    /// The adapters of the records and of the ports `open` names; the others are [`Closed`].
+    /// Always inlined: where `open` is a constant, as in a Lambda's `main`, the compiler leaves
+    /// the closed ports' adapters and their SDK clients out of the binary.
+    #[inline(always)]
+    pub fn opening(sdk: &SdkConfig, resources: &AwsResources, open: PortSet) -> Self {
+        Self::assemble(
+            open,
+            || LazyClient::from_sdk(sdk, s3_client),
             LazyClient::from_sdk(sdk, aws_sdk_dynamodb::Client::new),
-            LazyClient::from_sdk(sdk, aws_sdk_cloudfront::Client::new),
+            || LazyClient::from_sdk(sdk, aws_sdk_cloudfront::Client::new),
             resources,
         )
     }
 
-    /// The adapters over the given clients (tests give mocked ones, `into()` a `LazyClient`).
+    /// Every port's adapter over the given clients (tests give mocked ones, `into()` a
+    /// `LazyClient`).
     pub fn from_clients(
         s3: LazyClient<aws_sdk_s3::Client>,
         dynamo: LazyClient<aws_sdk_dynamodb::Client>,
         cloudfront: LazyClient<aws_sdk_cloudfront::Client>,
         resources: &AwsResources,
     ) -> Self {
-        let blobs = Arc::new(S3BlobStore::new(s3, &resources.bucket));
+        Self::assemble(PortSet::ALL, || s3, dynamo, || cloudfront, resources)
+    }
+
+    #[inline(always)]
+    fn assemble(
+        open: PortSet,
+        s3: impl FnOnce() -> LazyClient<aws_sdk_s3::Client>,
+        dynamo: LazyClient<aws_sdk_dynamodb::Client>,
+        cloudfront: impl FnOnce() -> LazyClient<aws_sdk_cloudfront::Client>,
+        resources: &AwsResources,
+    ) -> Self {
+        let store = Arc::new(DynamoStore::new(dynamo, &resources.table));
+        // Publishing copies within the bucket, so the publisher has the S3 adapter even where
+        // the route's own blobs port is closed.
+        let s3 = (open.blobs || open.publisher)
+            .then(|| Arc::new(S3BlobStore::new(s3(), &resources.bucket)));
+        let blobs: Arc<dyn BlobStore> = match &s3 {
+            Some(s3) if open.blobs => s3.clone(),
+            _ => Closed::blobs(),
+        };
+        let publisher: Arc<dyn Publisher> = match s3 {
+            Some(s3) if open.publisher => {
+                Arc::new(CloudFrontPublisher::new(s3, cloudfront(), resources))
+            }
+            _ => Closed::publisher(),
+        };
         Self {
-            publisher: Arc::new(CloudFrontPublisher::new(
-                blobs.clone(),
-                cloudfront,
-                resources,
-            )),
-            blobs,
-            store: Arc::new(DynamoStore::new(dynamo, &resources.table)),
+            ports: Ports {
+                blobs,
+                images: store.clone(),
+                uploads: store.clone(),
+                keys: store.clone(),
+                publisher,
+                rate_limiter: store.clone(),
+                idempotency: store,
+            },
         }
     }
 
     pub fn ports(&self) -> Ports {
-        Ports {
-            blobs: self.blobs.clone(),
-            images: self.store.clone(),
-            uploads: self.store.clone(),
-            keys: self.store.clone(),
-            publisher: self.publisher.clone(),
-            rate_limiter: self.store.clone(),
-            idempotency: self.store.clone(),
-        }
+        self.ports.clone()
     }
 }
 
