@@ -2,11 +2,9 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
 
 use crate::domain::Format;
-
-use super::probe::image_format;
 
 /// A `width`×`height` gradient with distinct pixels, encoded as `format`.
 pub fn encode(format: Format, width: u32, height: u32) -> Vec<u8> {
@@ -162,4 +160,12 @@ pub fn exercise(data: &[u8], max_pixels: u64) -> Result<(), super::ImagingError>
         transform(data, &operation, max_pixels)?;
     }
     Ok(())
+}
+
+fn image_format(format: Format) -> ImageFormat {
+    match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Webp => ImageFormat::WebP,
+    }
 }

@@ -6,7 +6,8 @@ use std::io::Cursor;
 use image::metadata::Orientation;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use image::{ImageDecoder, ImageFormat, ImageReader};
+use image::ImageDecoder;
+use image::codecs::webp::WebPDecoder;
 use mozjpeg::{Decompress, Marker};
 
 use crate::domain::Format;
@@ -76,9 +77,9 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ProbeError> {
         }
         Format::Png => png_header(bytes).ok_or(unreadable)?,
         Format::Webp => {
-            let mut decoder = ImageReader::with_format(Cursor::new(bytes), image_format(format))
-                .into_decoder()
-                .map_err(|_| unreadable)?;
+            // The WebP decoder itself, not `ImageReader`'s for any format: a Lambda then links
+            // no JPEG or PNG decoder it never calls.
+            let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(|_| unreadable)?;
             let (width, height) = decoder.dimensions();
             // A damaged EXIF block is not worth refusing the image over: it shows as stored.
             let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -210,14 +211,6 @@ pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
             | Orientation::Rotate90FlipH
             | Orientation::Rotate270FlipH
     )
-}
-
-pub(crate) fn image_format(format: Format) -> ImageFormat {
-    match format {
-        Format::Jpeg => ImageFormat::Jpeg,
-        Format::Png => ImageFormat::Png,
-        Format::Webp => ImageFormat::WebP,
-    }
 }
 
 #[cfg(test)]
