@@ -1,7 +1,7 @@
 //! What every service and handler is given: the ports, and the limits and policies they apply.
 
 use crate::config::{Config, Limits};
-use crate::engines::Engines;
+use crate::engines::{EngineSet, Engines};
 use crate::fetch::FetchPolicy;
 use crate::services::memory::MemoryBudget;
 use crate::store::{PortSet, Ports};
@@ -40,16 +40,11 @@ impl App {
         Self { engines, ..self }
     }
 
-    /// This app with only what `uses` names: the other ports closed, and no engines unless
-    /// named.
+    /// This app with only what `uses` names: the other ports closed, the other engines absent.
     pub fn only(&self, uses: Uses) -> Self {
         Self {
             store: self.store.only(uses.ports),
-            engines: if uses.engines {
-                self.engines.clone()
-            } else {
-                Engines::default()
-            },
+            engines: self.engines.only(uses.engines),
             limits: self.limits.clone(),
             memory: self.memory.clone(),
             fetch: self.fetch.clone(),
@@ -66,8 +61,8 @@ impl App {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Uses {
     pub ports: PortSet,
-    /// The analysis and generation engines: models, Tesseract, Textract, Bedrock, Ollama.
-    pub engines: bool,
+    /// The analysis and generation capabilities: models, Tesseract, Textract, Bedrock, Ollama.
+    pub engines: EngineSet,
 }
 
 impl Uses {
@@ -76,7 +71,7 @@ impl Uses {
             blobs: false,
             publisher: false,
         },
-        engines: false,
+        engines: EngineSet::NONE,
     };
 }
 
@@ -114,7 +109,7 @@ mod tests {
                 blobs: false,
                 publisher: true,
             },
-            engines: false,
+            engines: EngineSet::NONE,
         });
 
         let refused = publishing.store.blobs.get("originals/x").await.unwrap_err();
@@ -125,7 +120,7 @@ mod tests {
 
         let everything = app.only(Uses {
             ports: PortSet::ALL,
-            engines: true,
+            engines: EngineSet::ALL,
         });
         assert_eq!(
             everything.store.blobs.get("originals/x").await.unwrap(),

@@ -65,14 +65,11 @@ fn aws_app(
 pub fn start<F: Function>() -> Result<(), Error> {
     let route = F::ROUTE;
     let (config, runtime) = prepare(route.name)?;
-    // Tests of constants, outside any async block: only so does the compiler drop the code the
-    // route does not use (an async block keeps a state for each `.await`, taken or not).
-    let engines = if const { F::ROUTE.uses.engines } {
-        runtime.block_on(Engines::open(&config))
-    } else {
-        Engines::default()
-    };
+    // What the route uses, as constants given to inlined functions outside any async block:
+    // only so does the compiler drop the code the route does not use (an async block keeps a
+    // state for each `.await`, taken or not).
     let sdk = runtime.block_on(sdk_config());
+    let engines = Engines::opening(&config, const { F::ROUTE.uses.engines }, Some(&sdk));
     let app = aws_app(&config, &sdk, const { F::ROUTE.uses.ports }, engines)?;
     runtime.block_on(lambda_http::run(service_fn(move |request| {
         let app = Arc::clone(&app);

@@ -14,6 +14,7 @@ use imgforge::domain::{
     Format, Image, ImageId, KeyRecord, Owner, Stage, Upload, UploadStatus, hash_api_key,
     stage_of_key,
 };
+use imgforge::engines::EngineSet;
 use imgforge::fetch::FetchConfig;
 use imgforge::imaging::fixtures;
 use imgforge::lambda::{INGEST_PORTS, ingest_event};
@@ -419,7 +420,7 @@ async fn every_sample_event_runs_through_its_handler() {
             let event = serde_json::from_str(&load_event(name)).unwrap();
             let ingest = Uses {
                 ports: INGEST_PORTS,
-                engines: false,
+                engines: EngineSet::NONE,
             };
             ingest_event(&app.only(ingest), event).await.unwrap();
             continue;

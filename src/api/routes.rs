@@ -21,7 +21,7 @@ pub struct Route {
 
 /// One line per endpoint: name, method, path (API Gateway syntax), handler, and what it uses
 /// beyond the records: `blobs` (originals and uploads), `publisher` (public copies on the CDN),
-/// `engines`. Each route is also a static of its own in [`route`], named after its handler, so
+/// and the engines it calls, by their fields in `Engines` (`classifier`, `text_reader`, …). Each route is also a static of its own in [`route`], named after its handler, so
 /// that a Lambda can start from its route without linking every other handler (or the engines,
 /// or the adapters of ports it does not use) into its binary.
 macro_rules! routes {
@@ -33,7 +33,11 @@ macro_rules! routes {
     }};
     (@use $uses:ident blobs) => { $uses.ports.blobs = true; };
     (@use $uses:ident publisher) => { $uses.ports.publisher = true; };
-    (@use $uses:ident engines) => { $uses.engines = true; };
+    (@use $uses:ident classifier) => { $uses.engines.classifier = true; };
+    (@use $uses:ident segmenter) => { $uses.engines.segmenter = true; };
+    (@use $uses:ident text_reader) => { $uses.engines.text_reader = true; };
+    (@use $uses:ident image_generator) => { $uses.engines.image_generator = true; };
+    (@use $uses:ident visual_answerer) => { $uses.engines.visual_answerer = true; };
     ($($name:literal $method:ident $path:literal => $handler:ident $([$($uses:ident),+])?),* $(,)?) => {
         /// Every route on its own, named after its handler.
         #[allow(non_upper_case_globals)]
@@ -78,7 +82,7 @@ pub const fn names_match(kebab: &str, snake: &str) -> bool {
 routes! {
     "upload-image" POST "/v1/images/upload" => upload_image [blobs],
     "create-image" POST "/v1/images" => create_image [blobs],
-    "imagine-image" POST "/v1/images/imagine" => imagine_image [blobs, engines],
+    "imagine-image" POST "/v1/images/imagine" => imagine_image [blobs, image_generator],
     "list-images" GET "/v1/images" => list_images,
     "get-image" GET "/v1/images/{image_id}" => get_image,
     "download-image" GET "/v1/images/{image_id}/download" => download_image [blobs],
@@ -93,11 +97,11 @@ routes! {
     "blur-image" POST "/v1/images/{image_id}/blur" => blur_image [blobs],
     "modulate-image" POST "/v1/images/{image_id}/modulate" => modulate_image [blobs],
     "watermark-image" POST "/v1/images/{image_id}/watermark" => watermark_image [blobs],
-    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background [blobs, engines],
-    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image [blobs, engines],
-    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text [blobs, engines],
-    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text [blobs, engines],
-    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image [blobs, engines],
+    "remove-image-background" POST "/v1/images/{image_id}/remove-background" => remove_image_background [blobs, segmenter],
+    "classify-image" POST "/v1/images/{image_id}/classify" => classify_image [blobs, classifier],
+    "extract-formatted-text" POST "/v1/images/{image_id}/extract-formatted-text" => extract_formatted_text [blobs, text_reader],
+    "extract-text" POST "/v1/images/{image_id}/extract-text" => extract_text [blobs, text_reader],
+    "visualize-image" POST "/v1/images/{image_id}/visualize" => visualize_image [blobs, visual_answerer],
     "create-upload" POST "/v1/uploads" => create_upload [blobs],
     "get-upload" GET "/v1/uploads/{image_id}" => get_upload,
 }

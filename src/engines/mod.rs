@@ -130,29 +130,125 @@ pub struct Engines {
     pub visual_answerer: Option<Arc<dyn VisualAnswerer>>,
 }
 
+/// Which capabilities a process opens, as a route's line in the route table names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineSet {
+    pub classifier: bool,
+    pub segmenter: bool,
+    pub text_reader: bool,
+    pub image_generator: bool,
+    pub visual_answerer: bool,
+}
+
+impl EngineSet {
+    pub const NONE: Self = Self {
+        classifier: false,
+        segmenter: false,
+        text_reader: false,
+        image_generator: false,
+        visual_answerer: false,
+    };
+    pub const ALL: Self = Self {
+        classifier: true,
+        segmenter: true,
+        text_reader: true,
+        image_generator: true,
+        visual_answerer: true,
+    };
+}
+
 impl Engines {
-    /// The engines `config` makes available. Models load on first use; a missing one is logged
-    /// and its endpoints answer 501.
+    /// Every engine `config` makes available (the CLI and the local server). Models load on
+    /// first use; a missing one is logged and its endpoints answer 501. The SDK's configuration
+    /// is loaded only if an engine on AWS is chosen.
     pub async fn open(config: &Config) -> Self {
+        #[cfg(feature = "aws")]
+        {
+            let engines = &config.engines;
+            let on_aws = engines.text_engine(config.backend) == TextEngine::Textract
+                || engines.imagine_engine == ImagineEngine::Bedrock
+                || engines.visualize_engine == VisualizeEngine::Bedrock;
+            let sdk = if on_aws {
+                Some(crate::sdk::sdk_config().await)
+            } else {
+                None
+            };
+            Self::opening(config, EngineSet::ALL, sdk.as_ref())
+        }
+        #[cfg(not(feature = "aws"))]
+        Self::opening(config, EngineSet::ALL)
+    }
+
+    /// The engines of the capabilities in `open` that `config` makes available, the AWS ones
+    /// over `sdk`. Always inlined: where `open` is a constant, as in a Lambda's `main`, the
+    /// compiler leaves the other capabilities' adapters (ONNX Runtime's bindings, Bedrock's or
+    /// Textract's client, Ollama's HTTP client) out of the binary.
+    #[inline(always)]
+    pub fn opening(
+        config: &Config,
+        open: EngineSet,
+        #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+    ) -> Self {
         let dir = &config.engines.models_dir;
         let runtime = dir.join(onnx::RUNTIME_LIBRARY);
         let make_models = |reason| format!("{reason}; run `make models`");
-        let classifier = available(
-            "classify",
-            imagenet::EfficientNet::open(dir, &runtime).map_err(make_models),
-        )
-        .map(|engine| Arc::new(engine) as Arc<dyn Classifier>);
-        let segmenter = available(
-            "remove-background",
-            isnet::IsNet::open(dir, &runtime).map_err(make_models),
-        )
-        .map(|engine| Arc::new(engine) as Arc<dyn Segmenter>);
+        let classifier = match open.classifier {
+            true => available(
+                "classify",
+                imagenet::EfficientNet::open(dir, &runtime).map_err(make_models),
+            )
+            .map(|engine| Arc::new(engine) as Arc<dyn Classifier>),
+            false => None,
+        };
+        let segmenter = match open.segmenter {
+            true => available(
+                "remove-background",
+                isnet::IsNet::open(dir, &runtime).map_err(make_models),
+            )
+            .map(|engine| Arc::new(engine) as Arc<dyn Segmenter>),
+            false => None,
+        };
         Self {
             classifier,
             segmenter,
-            text_reader: text_reader(config).await,
-            image_generator: image_generator(config).await,
-            visual_answerer: visual_answerer(config).await,
+            text_reader: match open.text_reader {
+                true => text_reader(
+                    config,
+                    #[cfg(feature = "aws")]
+                    sdk,
+                ),
+                false => None,
+            },
+            image_generator: match open.image_generator {
+                true => image_generator(
+                    config,
+                    #[cfg(feature = "aws")]
+                    sdk,
+                ),
+                false => None,
+            },
+            visual_answerer: match open.visual_answerer {
+                true => visual_answerer(
+                    config,
+                    #[cfg(feature = "aws")]
+                    sdk,
+                ),
+                false => None,
+            },
+        }
+    }
+
+    /// These engines, but only those of the capabilities in `open`.
+    pub fn only(&self, open: EngineSet) -> Self {
+        fn keep<T: ?Sized>(engine: &Option<Arc<T>>, open: bool) -> Option<Arc<T>> {
+            engine.clone().filter(|_| open)
+        }
+        Self {
+            classifier: keep(&self.classifier, open.classifier),
+            segmenter: keep(&self.segmenter, open.segmenter),
+            text_reader: keep(&self.text_reader, open.text_reader),
+            image_generator: keep(&self.image_generator, open.image_generator),
+            visual_answerer: keep(&self.visual_answerer, open.visual_answerer),
         }
     }
 }
@@ -171,7 +267,10 @@ fn available<T>(capability: &str, opened: Result<T, String>) -> Option<T> {
 /// How long Tesseract may take over one page, below every function's timeout.
 const TESSERACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-async fn text_reader(config: &Config) -> Option<Arc<dyn TextReader>> {
+fn text_reader(
+    config: &Config,
+    #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+) -> Option<Arc<dyn TextReader>> {
     match config.engines.text_engine(config.backend) {
         TextEngine::Tesseract => available(
             "text extraction",
@@ -179,11 +278,10 @@ async fn text_reader(config: &Config) -> Option<Arc<dyn TextReader>> {
         )
         .map(|reader| Arc::new(reader) as Arc<dyn TextReader>),
         #[cfg(feature = "aws")]
-        TextEngine::Textract => {
-            let sdk = crate::sdk::sdk_config().await;
-            let client = LazyClient::from_sdk(&sdk, aws_sdk_textract::Client::new);
-            Some(Arc::new(textract::Textract::new(client)))
-        }
+        TextEngine::Textract => sdk.map(|sdk| {
+            let client = LazyClient::from_sdk(sdk, aws_sdk_textract::Client::new);
+            Arc::new(textract::Textract::new(client)) as Arc<dyn TextReader>
+        }),
         #[cfg(not(feature = "aws"))]
         TextEngine::Textract => available::<Arc<dyn TextReader>>(
             "text extraction",
@@ -193,14 +291,17 @@ async fn text_reader(config: &Config) -> Option<Arc<dyn TextReader>> {
     }
 }
 
-async fn image_generator(config: &Config) -> Option<Arc<dyn ImageGenerator>> {
+fn image_generator(
+    config: &Config,
+    #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+) -> Option<Arc<dyn ImageGenerator>> {
     match config.engines.imagine_engine {
         #[cfg(feature = "aws")]
-        ImagineEngine::Bedrock => {
-            let client = LazyClient::from_sdk(&crate::sdk::sdk_config().await, bedrock::client);
+        ImagineEngine::Bedrock => sdk.map(|sdk| {
+            let client = LazyClient::from_sdk(sdk, bedrock::client);
             let models = config.engines.bedrock_imagine_models.clone();
-            Some(Arc::new(bedrock::Stability::new(client, models)))
-        }
+            Arc::new(bedrock::Stability::new(client, models)) as Arc<dyn ImageGenerator>
+        }),
         #[cfg(not(feature = "aws"))]
         ImagineEngine::Bedrock => {
             available::<Arc<dyn ImageGenerator>>("imagine", Err(BEDROCK_NOT_BUILT.into()))
@@ -209,15 +310,18 @@ async fn image_generator(config: &Config) -> Option<Arc<dyn ImageGenerator>> {
     }
 }
 
-async fn visual_answerer(config: &Config) -> Option<Arc<dyn VisualAnswerer>> {
+fn visual_answerer(
+    config: &Config,
+    #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+) -> Option<Arc<dyn VisualAnswerer>> {
     let engines = &config.engines;
     match engines.visualize_engine {
         #[cfg(feature = "aws")]
-        VisualizeEngine::Bedrock => {
-            let client = LazyClient::from_sdk(&crate::sdk::sdk_config().await, bedrock::client);
+        VisualizeEngine::Bedrock => sdk.map(|sdk| {
+            let client = LazyClient::from_sdk(sdk, bedrock::client);
             let models = engines.bedrock_visualize_models.clone();
-            Some(Arc::new(bedrock::Converse::new(client, models)))
-        }
+            Arc::new(bedrock::Converse::new(client, models)) as Arc<dyn VisualAnswerer>
+        }),
         #[cfg(not(feature = "aws"))]
         VisualizeEngine::Bedrock => {
             available::<Arc<dyn VisualAnswerer>>("visualize", Err(BEDROCK_NOT_BUILT.into()))
