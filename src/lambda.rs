@@ -15,7 +15,7 @@ use crate::api::{self, routes::Route};
 use crate::app::App;
 use crate::config::{BackendKind, Config};
 use crate::engines::Engines;
-use crate::sdk::sdk_config;
+use crate::sdk::from_lambda_environment;
 use crate::services::uploads;
 use crate::store::PortSet;
 use crate::store::aws::AwsBackend;
@@ -31,7 +31,6 @@ struct LambdaConfig {
 /// runtime set.
 fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     crate::runtime::keep_freed_memory();
-    crate::sdk::load_with(crate::sdk::lambda_environment);
     lambda_http::tracing::init_default_subscriber();
     let mut config = LambdaConfig::try_parse_from([name])?.config;
     // A Lambda always runs the AWS backend, whatever IMGFORGE_BACKEND says: the engines' defaults
@@ -68,7 +67,7 @@ pub fn start<F: Function>() -> Result<(), Error> {
     // What the route uses, as constants given to inlined functions outside any async block:
     // only so does the compiler drop the code the route does not use (an async block keeps a
     // state for each `.await`, taken or not).
-    let sdk = runtime.block_on(sdk_config());
+    let sdk = from_lambda_environment(|name| std::env::var(name).ok());
     let engines = Engines::opening(&config, const { F::ROUTE.uses.engines }, Some(&sdk));
     let app = aws_app(&config, &sdk, const { F::ROUTE.uses.ports }, engines)?;
     runtime.block_on(lambda_http::run(service_fn(move |request| {
@@ -86,7 +85,7 @@ pub const INGEST_PORTS: PortSet = PortSet {
 /// The `main` of the function S3 invokes when a direct upload lands.
 pub fn start_ingest() -> Result<(), Error> {
     let (config, runtime) = prepare("ingest-upload")?;
-    let sdk = runtime.block_on(sdk_config());
+    let sdk = from_lambda_environment(|name| std::env::var(name).ok());
     let app = aws_app(&config, &sdk, INGEST_PORTS, Engines::default())?;
     runtime.block_on(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<S3Event>| {

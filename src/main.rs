@@ -143,8 +143,6 @@ impl From<StageArg> for Stage {
 
 fn main() -> ExitCode {
     imgforge::runtime::keep_freed_memory();
-    #[cfg(feature = "aws")]
-    imgforge::sdk::load_with(imgforge::sdk::default_chain);
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -2,65 +2,34 @@
 //! and clients made the first time they are used, so that each Lambda builds only the clients
 //! its handler calls (a `get-image` cold start makes a DynamoDB client and nothing else).
 //!
-//! Where the configuration comes from is the entry point's choice ([`load_with`]): the CLI and
-//! the local server take the SDK's whole default chain (profiles, SSO, `credential_process`,
-//! instance roles), a Lambda only its environment. Neither links the other's loader, which
-//! keeps the default chain's code (STS, SSO, IMDS, profile parsing) out of every function.
+//! Where the configuration comes from depends on who runs: the CLI and the local server take the
+//! SDK's whole default chain ([`sdk_config`]: profiles, SSO, `credential_process`, instance
+//! roles), a Lambda only its environment ([`from_lambda_environment`]). A Lambda's code never
+//! calls the default chain, which keeps its STS, SSO, IMDS and profile code out of every function.
 
 use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-/// How a process loads its SDK configuration.
-pub type Loader = fn() -> BoxFuture<'static, SdkConfig>;
-
-static LOADER: OnceLock<Loader> = OnceLock::new();
 static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 
-/// Chooses how this process loads its SDK configuration. The entry point calls it once, before
-/// anything makes a client; a later choice is ignored.
-pub fn load_with(loader: Loader) {
-    let _ = LOADER.set(loader);
-}
-
-/// The process's SDK configuration, loaded once by the loader its entry point chose.
-///
-/// # Panics
-///
-/// If the entry point chose no loader: a programming error, which any use of AWS shows at once.
+/// The SDK's default chain, loaded once per process: region and credentials from the
+/// environment, profiles (with SSO and `credential_process`), container and instance roles;
+/// `AWS_ENDPOINT_URL` (and per-service variants) for an emulator.
 pub async fn sdk_config() -> SdkConfig {
     CONFIG
-        .get_or_init(|| {
-            let load = LOADER.get().expect(
-                "the entry point chooses how to load the AWS configuration (sdk::load_with)",
-            );
-            load()
-        })
+        .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
         .await
         .clone()
 }
 
-/// The SDK's default chain: region and credentials from the environment, profiles (with SSO and
-/// `credential_process`), container and instance roles; `AWS_ENDPOINT_URL` (and per-service
-/// variants) for an emulator.
-pub fn default_chain() -> BoxFuture<'static, SdkConfig> {
-    Box::pin(aws_config::defaults(BehaviorVersion::latest()).load())
-}
-
-/// What a Lambda's runtime sets: `AWS_REGION` and the function role's credentials in
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; and `AWS_ENDPOINT_URL`,
-/// which a local run against an emulator adds.
-pub fn lambda_environment() -> BoxFuture<'static, SdkConfig> {
-    Box::pin(std::future::ready(from_lambda_environment(|name| {
-        std::env::var(name).ok()
-    })))
-}
-
-/// [`lambda_environment`] over any source of variables. The credentials are read once: a
-/// function's role credentials do not change during its execution environment's life.
+/// The configuration from what a Lambda's runtime sets, given by `var`: `AWS_REGION` and the
+/// function role's credentials in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN`; and `AWS_ENDPOINT_URL`, which a local run against an emulator adds. The
+/// credentials are read once: a role's credentials do not change during its execution
+/// environment's life.
 pub fn from_lambda_environment(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

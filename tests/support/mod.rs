@@ -214,9 +214,7 @@ pub fn aws_backend() -> bool {
     }
 }
 
-/// The emulator's address; from here on, the SDK loads its configuration as the CLI does.
 pub fn emulator_endpoint() -> String {
-    imgforge::sdk::load_with(imgforge::sdk::default_chain);
     std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL must name the emulator: run the suite through `make test`")
 }
