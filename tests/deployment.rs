@@ -121,19 +121,8 @@ fn the_stack_throttles_expires_logs_sets_nosniff_and_lists_only_public_copies() 
 
     let mut listing = BTreeMap::new();
     for (name, resource) in resources.as_mapping().unwrap() {
-        let Some(policies) = resource["Properties"]["Policies"].as_sequence() else {
-            continue;
-        };
-        for statement in policies
-            .iter()
-            .filter_map(|policy| policy["Statement"].as_sequence())
-            .flatten()
-        {
-            let actions = match &statement["Action"] {
-                Yaml::Sequence(actions) => actions.clone(),
-                action => vec![action.clone()],
-            };
-            if actions.iter().any(|action| action == "s3:ListBucket") {
+        for statement in policy_statements(resource) {
+            if statement_actions(statement).contains(&"s3:ListBucket") {
                 let prefix = &statement["Condition"]["StringLike"]["s3:prefix"];
                 listing.insert(name.as_str().unwrap(), prefix.as_str().unwrap());
             }
@@ -197,6 +186,27 @@ fn routes_template_functions_and_events_name_the_same_endpoints() {
     assert_eq!(template[INGEST], None, "S3 invokes {INGEST}, not the API");
 }
 
+/// The statements of a resource's inline policies (none if it has no `Policies`).
+fn policy_statements(resource: &Yaml) -> impl Iterator<Item = &Yaml> {
+    resource["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|policy| policy["Statement"].as_sequence())
+        .flatten()
+}
+
+/// A statement's actions, whether it names one or a list.
+fn statement_actions(statement: &Yaml) -> Vec<&str> {
+    match &statement["Action"] {
+        Yaml::Sequence(actions) => actions
+            .iter()
+            .map(|action| action.as_str().unwrap())
+            .collect(),
+        action => vec![action.as_str().unwrap()],
+    }
+}
+
 /// Every IAM action each function's policies allow, by binary.
 fn template_actions() -> BTreeMap<String, BTreeSet<String>> {
     let template = template();
@@ -209,17 +219,9 @@ fn template_actions() -> BTreeMap<String, BTreeSet<String>> {
             .as_str()
             .unwrap()
             .to_owned();
-        let actions: BTreeSet<String> = resource["Properties"]["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .filter_map(|policy| policy["Statement"].as_sequence())
-            .flatten()
-            .flat_map(|statement| match &statement["Action"] {
-                Yaml::Sequence(actions) => actions.clone(),
-                action => vec![action.clone()],
-            })
-            .map(|action| action.as_str().unwrap().to_owned())
+        let actions: BTreeSet<String> = policy_statements(resource)
+            .flat_map(statement_actions)
+            .map(str::to_owned)
             .collect();
         granted.insert(binary, actions);
     }
