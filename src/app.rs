@@ -67,10 +67,7 @@ pub struct Uses {
 
 impl Uses {
     pub const NOTHING: Self = Self {
-        ports: PortSet {
-            blobs: false,
-            publisher: false,
-        },
+        ports: PortSet::NONE,
         engines: EngineSet::NONE,
     };
 }

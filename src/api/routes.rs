@@ -21,9 +21,10 @@ pub struct Route {
 
 /// One line per endpoint: name, method, path (API Gateway syntax), handler, and what it uses
 /// beyond the records: `blobs` (originals and uploads), `publisher` (public copies on the CDN),
-/// and the engines it calls, by their fields in `Engines` (`classifier`, `text_reader`, …). Each route is also a static of its own in [`route`], named after its handler, so
-/// that a Lambda can start from its route without linking every other handler (or the engines,
-/// or the adapters of ports it does not use) into its binary.
+/// and the engines it calls, by their fields in `Engines` (`classifier`, `text_reader`, …).
+/// Each route is also a static of its own in [`route`], named after its handler, so that a
+/// Lambda can start from its route without linking every other handler (or the engines, or the
+/// adapters of ports it does not use) into its binary.
 macro_rules! routes {
     (@uses) => { Uses::NOTHING };
     (@uses $($flag:ident)+) => {{

@@ -261,6 +261,10 @@ pub struct PortSet {
 }
 
 impl PortSet {
+    pub const NONE: Self = Self {
+        blobs: false,
+        publisher: false,
+    };
     pub const ALL: Self = Self {
         blobs: true,
         publisher: true,
