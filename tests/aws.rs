@@ -5,9 +5,6 @@
 mod support;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use imgforge::api::auth::create_key;
 use imgforge::app::App;
 use imgforge::config::{AwsNames, BackendKind, Config};
@@ -112,29 +109,7 @@ async fn a_lambda_takes_region_credentials_and_endpoint_from_its_environment() {
     );
 
     let table = format!("imgforge-lambda-{:016x}", rand::random::<u64>());
-    let in_lambda_region = aws_sdk_dynamodb::Client::new(&lambda);
-    let key = "pk";
-    in_lambda_region
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    emulator::create_table(&lambda, &table).await.unwrap();
     let tables = |client: aws_sdk_dynamodb::Client| async move {
         client
             .list_tables()
@@ -144,6 +119,7 @@ async fn a_lambda_takes_region_credentials_and_endpoint_from_its_environment() {
             .table_names()
             .to_vec()
     };
+    let in_lambda_region = aws_sdk_dynamodb::Client::new(&lambda);
     assert!(tables(in_lambda_region).await.contains(&table));
     let elsewhere = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     assert!(

@@ -124,7 +124,8 @@ async fn create_bucket(sdk: &SdkConfig, bucket: &str) -> Result<(), Failure> {
     }
 }
 
-async fn create_table(sdk: &SdkConfig, table: &str) -> Result<(), Failure> {
+/// Creates (or finds) the table, with its key schema and TTL, in `sdk`'s region.
+pub async fn create_table(sdk: &SdkConfig, table: &str) -> Result<(), Failure> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let attribute = |name: &str| {
         AttributeDefinition::builder()
