@@ -15,7 +15,7 @@ use mozjpeg_sys::{
 
 use super::geometry::Rect;
 use super::libjpeg::{Decompressor, JpegMarkers};
-use super::probe::swaps_axes;
+use super::probe::{progressive_height_at, swaps_axes};
 use super::profile::{cmyk_to_srgb, to_srgb};
 use super::{ImageInfo, ImagingError, probe};
 use crate::domain::Format;
@@ -433,12 +433,43 @@ fn decode_jpeg_unguarded(bytes: &[u8], hint: DecodeHint) -> Result<DynamicImage,
     Ok(image)
 }
 
+/// Rows decoded below a region, so that its last rows are upsampled from their real neighbours
+/// as in the whole image: an iMCU row at the largest sampling libjpeg allows (4 × 8 pixels).
+const ROWS_BELOW_REGION: u32 = 32;
+
+/// A progressive JPEG's scans are each entropy-decoded over the whole image before its first
+/// row comes out. This copy's frame header says the image ends a little below its first `rows`
+/// rows, so libjpeg decodes each scan only that far and passes over the rest of its data. `None`
+/// for a sequential file (decoded row by row, it already stops) or where the copy would not
+/// be shorter.
+fn shortened_progressive(bytes: &[u8], rows: u32) -> Option<Vec<u8>> {
+    let at = progressive_height_at(bytes)?;
+    let height = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+    let shortened = rows
+        .checked_add(ROWS_BELOW_REGION)?
+        .checked_next_multiple_of(ROWS_BELOW_REGION)?;
+    let shortened = u16::try_from(shortened)
+        .ok()
+        .filter(|&rows| rows < height)?;
+    let mut copy = bytes.to_vec();
+    copy[at..at + 2].copy_from_slice(&shortened.to_be_bytes());
+    Some(copy)
+}
+
 /// `region` of a JPEG, decoding its rows and no further, and of those only the columns it
 /// covers (to whole iMCUs); `None` where this does not apply (an orientation moves the region,
 /// CMYK needs its own conversion) or libjpeg warned, for the whole decode to deal with.
 fn decode_jpeg_region(bytes: &[u8], region: Rect) -> Option<Result<DynamicImage, ImagingError>> {
+    let shortened = region
+        .y
+        .checked_add(region.height)
+        .and_then(|rows| shortened_progressive(bytes, rows));
+    let bytes = shortened.as_deref().unwrap_or(bytes);
     catch_unwind(AssertUnwindSafe(|| {
         let mut source = Decompressor::read_header(bytes);
+        if shortened.is_some() {
+            source.allow_skipped_scan_data();
+        }
         let JpegMarkers {
             orientation, icc, ..
         } = source.markers();
@@ -552,39 +583,32 @@ mod tests {
 
     #[test]
     fn jpeg_regions_decode_alone_to_exactly_those_pixels_of_the_whole() {
+        let rect = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        // The whole image, regions inside, at the top, the bottom right and a single row; all
+        // but the last two end high enough for a progressive file to be shortened.
         let regions = [
-            Rect {
-                x: 0,
-                y: 0,
-                width: 100,
-                height: 70,
-            },
-            Rect {
-                x: 17,
-                y: 9,
-                width: 31,
-                height: 23,
-            },
-            Rect {
-                x: 33,
-                y: 0,
-                width: 67,
-                height: 70,
-            },
-            Rect {
-                x: 99,
-                y: 69,
-                width: 1,
-                height: 1,
-            },
+            rect(0, 0, 100, 150),
+            rect(17, 9, 31, 23),
+            rect(33, 0, 67, 70),
+            rect(0, 47, 100, 1),
+            rect(5, 61, 90, 33),
+            rect(99, 149, 1, 1),
+            rect(40, 100, 20, 50),
         ];
         for (chroma, progressive) in [
             ((2, 2), false),
             ((2, 1), false),
             ((1, 1), false),
             ((2, 2), true),
+            ((2, 1), true),
+            ((1, 1), true),
         ] {
-            let jpeg = fixtures::textured_jpeg(100, 70, chroma, progressive);
+            let jpeg = fixtures::textured_jpeg(100, 150, chroma, progressive);
             let whole = decode(&jpeg, PLENTY, DecodeHint::default())
                 .unwrap()
                 .image
@@ -606,16 +630,39 @@ mod tests {
             }
         }
         // Outside the image is the caller's mistake; a rotated image is left to the whole decode.
-        let jpeg = fixtures::textured_jpeg(100, 70, (2, 2), false);
-        let outside = Rect {
-            x: 90,
-            y: 0,
-            width: 11,
-            height: 1,
-        };
-        assert!(decode_jpeg_region(&jpeg, outside).unwrap().is_err());
+        for progressive in [false, true] {
+            let jpeg = fixtures::textured_jpeg(100, 150, (2, 2), progressive);
+            assert!(
+                decode_jpeg_region(&jpeg, rect(90, 0, 11, 1))
+                    .unwrap()
+                    .is_err()
+            );
+            assert!(
+                decode_jpeg_region(&jpeg, rect(0, 140, 1, 11))
+                    .unwrap()
+                    .is_err()
+            );
+        }
         let rotated = fixtures::jpeg_with_orientation(48, 32, 6);
-        assert!(decode_jpeg_region(&rotated, regions[3]).is_none());
+        assert!(decode_jpeg_region(&rotated, rect(0, 0, 1, 1)).is_none());
+    }
+
+    #[test]
+    fn only_progressive_files_are_shortened_and_only_below_the_rows_wanted() {
+        let height = |jpeg: &[u8]| {
+            let at = progressive_height_at(jpeg).expect("a progressive frame header");
+            u16::from_be_bytes([jpeg[at], jpeg[at + 1]])
+        };
+        let progressive = fixtures::textured_jpeg(100, 150, (2, 2), true);
+        assert_eq!(height(&progressive), 150);
+        let shortened = shortened_progressive(&progressive, 47).expect("shortened");
+        assert_eq!(height(&shortened), 96);
+        assert_eq!(shortened.len(), progressive.len());
+        assert_eq!(shortened_progressive(&progressive, 100), None);
+        assert_eq!(shortened_progressive(&progressive, u32::MAX), None);
+        let baseline = fixtures::textured_jpeg(100, 150, (2, 2), false);
+        assert_eq!(progressive_height_at(&baseline), None);
+        assert_eq!(shortened_progressive(&baseline, 47), None);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: boo
         })
         .collect();
     let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    // mozjpeg's own defaults are progressive; its fastest are baseline.
+    compress.set_fastest_defaults();
     compress.set_size(width as usize, height as usize);
     compress.set_quality(90.0);
     compress.set_chroma_sampling_pixel_sizes(chroma, chroma);

@@ -13,8 +13,8 @@ use image::metadata::Orientation;
 
 use super::profile::jpeg_icc_profile;
 use mozjpeg_sys::{
-    J_COLOR_SPACE, JBLOCK, JPOOL_IMAGE, boolean, jpeg_common_struct, jpeg_compress_struct,
-    jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
+    J_COLOR_SPACE, JBLOCK, JPOOL_IMAGE, JWRN_EXTRANEOUS_DATA, boolean, jpeg_common_struct,
+    jpeg_compress_struct, jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
 };
 
 /// A component's coefficient array, its size in blocks that hold image data, and its sampling
@@ -132,6 +132,19 @@ extern "C-unwind" fn give_up_on_warning(_info: &mut jpeg_common_struct, level: c
     }
 }
 
+/// As `give_up_on_warning`, except for data skipped before a marker, which is what libjpeg
+/// reports when a scan goes on past the rows it was told the image has.
+extern "C-unwind" fn give_up_on_warning_but_skipped_data(
+    info: &mut jpeg_common_struct,
+    level: c_int,
+) {
+    // SAFETY: libjpeg calls its error manager with `err` set.
+    let code = unsafe { (*info.err).msg_code };
+    if code != JWRN_EXTRANEOUS_DATA as c_int {
+        give_up_on_warning(info, level);
+    }
+}
+
 /// A libjpeg decompressor, destroyed (with all it allocated) when dropped, unwinding included.
 pub(super) struct Decompressor<'a> {
     info: Box<jpeg_decompress_struct>,
@@ -164,6 +177,12 @@ impl<'a> Decompressor<'a> {
             mozjpeg_sys::jpeg_read_header(info, 1);
         }
         decompressor
+    }
+
+    /// Accepts data skipped at the end of each scan: for a file whose frame header was made to
+    /// say the image ends before its scans do.
+    pub(super) fn allow_skipped_scan_data(&mut self) {
+        self._errors.emit_message = Some(give_up_on_warning_but_skipped_data);
     }
 
     /// What the markers `jpeg_save_markers` kept say, read as the decode path reads its own.

@@ -159,48 +159,81 @@ pub(crate) struct JpegStructure {
     pub components: u8,
 }
 
+const START_OF_SCAN: u8 = 0xDA;
+
+/// Whether `marker` starts a frame (SOF0–SOF15, less DHT, JPG and DAC).
+fn is_frame_header(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
+}
+
+/// A JPEG's marker segments in file order, as (marker, offset of the segment's data past its
+/// length), stepping over each scan's entropy-coded data: nothing is decoded. The walk ends at
+/// the end of the image, or where the structure breaks off, for the decoder to refuse.
+fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
+    const END_OF_IMAGE: u8 = 0xD9;
+    let mut at = 2; // after the start-of-image marker
+    let mut scan_follows = false;
+    std::iter::from_fn(move || {
+        if std::mem::take(&mut scan_follows) {
+            // Entropy-coded data ends at the first 0xFF that is not a stuffed zero or a restart
+            // marker (found with memchr's SIMD: a photograph's scan is megabytes long).
+            let data = bytes.get(at..).unwrap_or_default();
+            at += memchr::memchr_iter(0xFF, data)
+                .find(|&index| !matches!(data.get(index + 1), Some(0x00 | 0xD0..=0xD7)))
+                .unwrap_or(data.len());
+        }
+        loop {
+            let [0xFF, marker, rest @ ..] = bytes.get(at..)? else {
+                return None;
+            };
+            match *marker {
+                // Fill bytes before a marker, and the markers that carry no segment.
+                0xFF => at += 1,
+                0x01 | 0xD0..=0xD8 => at += 2,
+                END_OF_IMAGE => return None,
+                marker => {
+                    let [high, low, ..] = rest else {
+                        return None;
+                    };
+                    let data = at + 4;
+                    at += 2 + usize::from(u16::from_be_bytes([*high, *low]));
+                    scan_follows = marker == START_OF_SCAN;
+                    return Some((marker, data));
+                }
+            }
+        }
+    })
+}
+
 /// Walks a JPEG's marker segments, skipping each scan's entropy-coded data: nothing is
 /// decoded. A file whose structure breaks off is left for the decoder to refuse.
 pub(crate) fn jpeg_structure(bytes: &[u8]) -> JpegStructure {
-    const START_OF_SCAN: u8 = 0xDA;
-    const END_OF_IMAGE: u8 = 0xD9;
     let mut structure = JpegStructure {
         scans: 0,
         components: 0,
     };
-    let mut at = 2; // after the start-of-image marker
-    while let [0xFF, marker, rest @ ..] = &bytes[at.min(bytes.len())..] {
-        match marker {
-            // Fill bytes before a marker, and the markers that carry no segment.
-            0xFF => at += 1,
-            0x01 | 0xD0..=0xD8 => at += 2,
-            &END_OF_IMAGE => break,
-            _ => {
-                let [high, low, segment @ ..] = rest else {
-                    break;
-                };
-                // Start of frame (not DHT, JPG or DAC): precision, height, width, components.
-                if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-                    structure.components = segment.get(5).copied().unwrap_or_default();
-                }
-                at += 2 + usize::from(u16::from_be_bytes([*high, *low]));
-                if *marker == START_OF_SCAN {
-                    structure.scans += 1;
-                    if structure.scans > MAX_JPEG_SCANS {
-                        break;
-                    }
-                    // Entropy-coded data ends at the first 0xFF that is not a stuffed zero
-                    // or a restart marker (found with memchr's SIMD: a photograph's scan is
-                    // megabytes long).
-                    let data = bytes.get(at..).unwrap_or_default();
-                    at += memchr::memchr_iter(0xFF, data)
-                        .find(|&index| !matches!(data.get(index + 1), Some(0x00 | 0xD0..=0xD7)))
-                        .unwrap_or(data.len());
-                }
+    for (marker, data) in jpeg_segments(bytes) {
+        if is_frame_header(marker) {
+            // Precision, height, width, components.
+            structure.components = bytes.get(data + 5).copied().unwrap_or_default();
+        } else if marker == START_OF_SCAN {
+            structure.scans += 1;
+            if structure.scans > MAX_JPEG_SCANS {
+                break;
             }
         }
     }
     structure
+}
+
+/// Where a progressive JPEG's frame header holds the image's height (two bytes, big-endian);
+/// `None` for a sequential file or one without a whole frame header.
+pub(crate) fn progressive_height_at(bytes: &[u8]) -> Option<usize> {
+    let (marker, data) = jpeg_segments(bytes).find(|&(marker, _)| is_frame_header(marker))?;
+    // Huffman- and arithmetic-coded progressive frames; the others are sequential, lossless or
+    // hierarchical, which libjpeg does not decode.
+    let height = data + 1;
+    (matches!(marker, 0xC2 | 0xCA) && bytes.len() >= height + 2).then_some(height)
 }
 
 pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
