@@ -440,17 +440,22 @@ const ROWS_BELOW_REGION: u32 = 32;
 /// A progressive JPEG's scans are each entropy-decoded over the whole image before its first
 /// row comes out. This copy's frame header says the image ends a little below its first `rows`
 /// rows, so libjpeg decodes each scan only that far and passes over the rest of its data. `None`
-/// for a sequential file (decoded row by row, it already stops) or where the copy would not
-/// be shorter.
+/// for a sequential file (decoded row by row, it already stops), or where the coefficients of
+/// the rows left out (at least 2 bytes a pixel) would not outweigh the copy, which the memory
+/// estimate of a whole decode then covers.
 fn shortened_progressive(bytes: &[u8], rows: u32) -> Option<Vec<u8>> {
     let at = progressive_height_at(bytes)?;
-    let height = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+    let [height_high, height_low, width_high, width_low] = *bytes.get(at..at + 4)? else {
+        return None;
+    };
+    let height = u16::from_be_bytes([height_high, height_low]);
+    let width = u16::from_be_bytes([width_high, width_low]);
     let shortened = rows
         .checked_add(ROWS_BELOW_REGION)?
         .checked_next_multiple_of(ROWS_BELOW_REGION)?;
-    let shortened = u16::try_from(shortened)
-        .ok()
-        .filter(|&rows| rows < height)?;
+    let shortened = u16::try_from(shortened).ok().filter(|&rows| {
+        rows < height && usize::from(height - rows) * usize::from(width) * 2 >= bytes.len()
+    })?;
     let mut copy = bytes.to_vec();
     copy[at..at + 2].copy_from_slice(&shortened.to_be_bytes());
     Some(copy)
@@ -592,13 +597,13 @@ mod tests {
         // The whole image, regions inside, at the top, the bottom right and a single row; all
         // but the last two end high enough for a progressive file to be shortened.
         let regions = [
-            rect(0, 0, 100, 150),
+            rect(0, 0, 100, 300),
             rect(17, 9, 31, 23),
             rect(33, 0, 67, 70),
             rect(0, 47, 100, 1),
             rect(5, 61, 90, 33),
-            rect(99, 149, 1, 1),
-            rect(40, 100, 20, 50),
+            rect(99, 299, 1, 1),
+            rect(40, 250, 20, 50),
         ];
         for (chroma, progressive) in [
             ((2, 2), false),
@@ -608,11 +613,20 @@ mod tests {
             ((2, 1), true),
             ((1, 1), true),
         ] {
-            let jpeg = fixtures::textured_jpeg(100, 150, chroma, progressive);
+            let jpeg = fixtures::textured_jpeg(100, 300, chroma, progressive);
             let whole = decode(&jpeg, PLENTY, DecodeHint::default())
                 .unwrap()
                 .image
                 .to_rgb8();
+            let shortened = regions
+                .iter()
+                .filter(|region| shortened_progressive(&jpeg, region.y + region.height).is_some())
+                .count();
+            assert_eq!(
+                shortened > 0,
+                progressive,
+                "{chroma:?}: {shortened} shortened"
+            );
             for region in regions {
                 let part = decode_jpeg_region(&jpeg, region)
                     .expect("decoded by region")
@@ -653,14 +667,16 @@ mod tests {
             let at = progressive_height_at(jpeg).expect("a progressive frame header");
             u16::from_be_bytes([jpeg[at], jpeg[at + 1]])
         };
-        let progressive = fixtures::textured_jpeg(100, 150, (2, 2), true);
-        assert_eq!(height(&progressive), 150);
+        let progressive = fixtures::textured_jpeg(100, 300, (2, 2), true);
+        assert_eq!(height(&progressive), 300);
         let shortened = shortened_progressive(&progressive, 47).expect("shortened");
         assert_eq!(height(&shortened), 96);
         assert_eq!(shortened.len(), progressive.len());
-        assert_eq!(shortened_progressive(&progressive, 100), None);
+        // Not when the rows left out hold fewer coefficients than the copy's bytes.
+        assert!(progressive.len() > 12 * 100 * 2);
+        assert_eq!(shortened_progressive(&progressive, 250), None);
         assert_eq!(shortened_progressive(&progressive, u32::MAX), None);
-        let baseline = fixtures::textured_jpeg(100, 150, (2, 2), false);
+        let baseline = fixtures::textured_jpeg(100, 300, (2, 2), false);
         assert_eq!(progressive_height_at(&baseline), None);
         assert_eq!(shortened_progressive(&baseline, 47), None);
     }

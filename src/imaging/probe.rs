@@ -226,14 +226,14 @@ pub(crate) fn jpeg_structure(bytes: &[u8]) -> JpegStructure {
     structure
 }
 
-/// Where a progressive JPEG's frame header holds the image's height (two bytes, big-endian);
-/// `None` for a sequential file or one without a whole frame header.
+/// Where a progressive JPEG's frame header holds the image's height, then its width (two bytes
+/// each, big-endian); `None` for a sequential file or one without a whole frame header.
 pub(crate) fn progressive_height_at(bytes: &[u8]) -> Option<usize> {
     let (marker, data) = jpeg_segments(bytes).find(|&(marker, _)| is_frame_header(marker))?;
     // Huffman- and arithmetic-coded progressive frames; the others are sequential, lossless or
     // hierarchical, which libjpeg does not decode.
     let height = data + 1;
-    (matches!(marker, 0xC2 | 0xCA) && bytes.len() >= height + 2).then_some(height)
+    (matches!(marker, 0xC2 | 0xCA) && bytes.len() >= height + 4).then_some(height)
 }
 
 pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
