@@ -10,6 +10,8 @@ use clap::Parser;
 pub use lambda_http::Error;
 use lambda_http::service_fn;
 use lambda_runtime::LambdaEvent;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 use crate::api::{self, routes::Route};
 use crate::app::App;
@@ -31,12 +33,46 @@ struct LambdaConfig {
 /// runtime set.
 fn prepare(name: &str) -> Result<(Config, tokio::runtime::Runtime), Error> {
     crate::runtime::keep_freed_memory();
-    lambda_http::tracing::init_default_subscriber();
+    init_logging();
     let mut config = LambdaConfig::try_parse_from([name])?.config;
     // A Lambda always runs the AWS backend, whatever IMGFORGE_BACKEND says: the engines' defaults
     // (Textract, not a Tesseract the runtime does not have) follow from it.
     config.backend = BackendKind::Aws;
     Ok((config, tokio::runtime::Runtime::new()?))
+}
+
+/// Logs to standard output as `lambda_http`'s default subscriber does, under Lambda's logging
+/// controls (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), but filtered by target
+/// (`Targets`), not by `EnvFilter`, whose span and field filters would link a regular
+/// expression engine into every function.
+fn init_logging() {
+    let filter = log_filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
+    let format = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .without_time();
+    let logs = tracing_subscriber::registry().with(filter);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.with(format.json()).init();
+    } else {
+        logs.with(format).init();
+    }
+}
+
+/// `RUST_LOG`'s `target=level` directives (a bare level is the default), under Lambda's log
+/// level where one is set; INFO otherwise, and where `RUST_LOG` cannot be read.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
+    let targets: Targets = rust_log
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_default();
+    let default = lambda_level
+        .and_then(|level| level.parse().ok())
+        .or(targets.default_level())
+        .unwrap_or(LevelFilter::INFO);
+    targets.with_default(default)
 }
 
 /// A Lambda function: the route it serves, as a constant its `main` names (see `lambda_main!`),
@@ -142,4 +178,32 @@ macro_rules! ingest_main {
             $crate::lambda::start_ingest()
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_log_filter_takes_rust_log_directives_under_lambdas_log_level() {
+        let filter = log_filter(None, None);
+        assert!(filter.would_enable("imgforge", &Level::INFO));
+        assert!(!filter.would_enable("imgforge", &Level::DEBUG));
+
+        let filter = log_filter(None, Some("warn,imgforge::sdk=debug"));
+        assert!(filter.would_enable("imgforge::sdk", &Level::DEBUG));
+        assert!(!filter.would_enable("imgforge::api", &Level::INFO));
+        assert!(filter.would_enable("imgforge::api", &Level::WARN));
+
+        // Lambda's level is the default; RUST_LOG's targets still apply.
+        let filter = log_filter(Some("DEBUG"), Some("warn,aws_smithy_runtime=error"));
+        assert!(filter.would_enable("imgforge", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::WARN));
+
+        // What cannot be read leaves INFO.
+        let filter = log_filter(Some("FATAL"), Some("[span{field}]=debug"));
+        assert!(filter.would_enable("imgforge", &Level::INFO));
+        assert!(!filter.would_enable("imgforge", &Level::DEBUG));
+    }
 }
