@@ -461,8 +461,8 @@ fn shortened_progressive(bytes: &[u8], rows: u32) -> Option<Vec<u8>> {
     Some(copy)
 }
 
-/// `region` of a JPEG, decoding its rows and no further, and of those only the columns it
-/// covers (to whole iMCUs); `None` where this does not apply (an orientation moves the region,
+/// `region` of a JPEG, decoding its rows and no further (a progressive file's scans too), and
+/// of those only the columns it covers (to whole iMCUs); `None` where this does not apply (an orientation moves the region,
 /// CMYK needs its own conversion) or libjpeg warned, for the whole decode to deal with.
 fn decode_jpeg_region(bytes: &[u8], region: Rect) -> Option<Result<DynamicImage, ImagingError>> {
     let shortened = region
@@ -594,8 +594,8 @@ mod tests {
             width,
             height,
         };
-        // The whole image, regions inside, at the top, the bottom right and a single row; all
-        // but the last two end high enough for a progressive file to be shortened.
+        // The whole image, regions inside, at the top, the bottom right and a single row; those
+        // ending high up let a progressive file be shortened.
         let regions = [
             rect(0, 0, 100, 300),
             rect(17, 9, 31, 23),
@@ -645,14 +645,14 @@ mod tests {
         }
         // Outside the image is the caller's mistake; a rotated image is left to the whole decode.
         for progressive in [false, true] {
-            let jpeg = fixtures::textured_jpeg(100, 150, (2, 2), progressive);
+            let jpeg = fixtures::textured_jpeg(100, 300, (2, 2), progressive);
             assert!(
                 decode_jpeg_region(&jpeg, rect(90, 0, 11, 1))
                     .unwrap()
                     .is_err()
             );
             assert!(
-                decode_jpeg_region(&jpeg, rect(0, 140, 1, 11))
+                decode_jpeg_region(&jpeg, rect(0, 290, 1, 11))
                     .unwrap()
                     .is_err()
             );
