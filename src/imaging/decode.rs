@@ -462,8 +462,9 @@ fn shortened_progressive(bytes: &[u8], rows: u32) -> Option<Vec<u8>> {
 }
 
 /// `region` of a JPEG, decoding its rows and no further (a progressive file's scans too), and
-/// of those only the columns it covers (to whole iMCUs); `None` where this does not apply (an orientation moves the region,
-/// CMYK needs its own conversion) or libjpeg warned, for the whole decode to deal with.
+/// of those only the columns it covers (to whole iMCUs); `None` where this does not apply (an
+/// orientation moves the region, CMYK needs its own conversion) or libjpeg warned, for the
+/// whole decode to deal with.
 fn decode_jpeg_region(bytes: &[u8], region: Rect) -> Option<Result<DynamicImage, ImagingError>> {
     let shortened = region
         .y

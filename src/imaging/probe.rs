@@ -205,8 +205,8 @@ fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
     })
 }
 
-/// Walks a JPEG's marker segments, skipping each scan's entropy-coded data: nothing is
-/// decoded. A file whose structure breaks off is left for the decoder to refuse.
+/// A JPEG's scans (counted up to one past the limit) and its frame's components, from its
+/// marker segments alone.
 pub(crate) fn jpeg_structure(bytes: &[u8]) -> JpegStructure {
     let mut structure = JpegStructure {
         scans: 0,
