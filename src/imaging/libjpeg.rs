@@ -148,7 +148,8 @@ extern "C-unwind" fn give_up_on_warning_but_skipped_data(
 /// A libjpeg decompressor, destroyed (with all it allocated) when dropped, unwinding included.
 pub(super) struct Decompressor<'a> {
     info: Box<jpeg_decompress_struct>,
-    _errors: Box<jpeg_error_mgr>,
+    /// The error manager `info` points to; its warning handler may be swapped.
+    errors: Box<jpeg_error_mgr>,
     _input: PhantomData<&'a [u8]>,
 }
 
@@ -165,7 +166,7 @@ impl<'a> Decompressor<'a> {
         // Made before anything can fail, so that its drop destroys the structure.
         let mut decompressor = Self {
             info,
-            _errors: errors,
+            errors,
             _input: PhantomData,
         };
         let info = &mut decompressor.info;
@@ -182,7 +183,7 @@ impl<'a> Decompressor<'a> {
     /// Accepts data skipped at the end of each scan: for a file whose frame header was made to
     /// say the image ends before its scans do.
     pub(super) fn allow_skipped_scan_data(&mut self) {
-        self._errors.emit_message = Some(give_up_on_warning_but_skipped_data);
+        self.errors.emit_message = Some(give_up_on_warning_but_skipped_data);
     }
 
     /// What the markers `jpeg_save_markers` kept say, read as the decode path reads its own.
