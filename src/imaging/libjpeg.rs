@@ -13,17 +13,15 @@ use image::metadata::Orientation;
 
 use super::profile::jpeg_icc_profile;
 use mozjpeg_sys::{
-    J_COLOR_SPACE, JBLOCK, JPOOL_IMAGE, JWRN_EXTRANEOUS_DATA, boolean, jpeg_common_struct,
-    jpeg_compress_struct, jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
+    J_COLOR_SPACE, JBLOCK, JWRN_EXTRANEOUS_DATA, boolean, jpeg_common_struct, jpeg_compress_struct,
+    jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
 };
 
-/// A component's coefficient array, its size in blocks that hold image data, and its sampling
-/// factors (horizontal, vertical), which are its iMCU's size in blocks.
+/// A component's coefficient array and its size in blocks that hold image data.
 pub(super) struct BlockGrid {
     pub(super) array: *mut jvirt_barray_control,
     pub(super) width: usize,
     pub(super) height: usize,
-    pub(super) sampling: (usize, usize),
 }
 
 const APP1: u8 = 0xE1;
@@ -247,30 +245,28 @@ impl<'a> Decompressor<'a> {
         &mut self.info
     }
 
+    /// Every row of each of `grids`' arrays, as wide as its grid.
+    ///
     /// # Safety
-    /// As `access_rows`, for one row.
-    pub(super) unsafe fn writable_block_row(
-        &mut self,
-        array: *mut jvirt_barray_control,
-        row: usize,
-        width: usize,
-    ) -> &mut [JBLOCK] {
-        // SAFETY: the caller's contract; one row is within every array's access limit.
-        unsafe { access_rows(&mut self.info.common, array, row, 1, width) }
-            .pop()
-            .expect("one row")
-    }
-
-    /// # Safety
-    /// As `access_rows`, for one row.
-    pub(super) unsafe fn block_row(
-        &mut self,
-        array: *mut jvirt_barray_control,
-        row: usize,
-        width: usize,
-    ) -> &[JBLOCK] {
-        // SAFETY: the caller's contract.
-        unsafe { self.writable_block_row(array, row, width) }
+    /// The arrays belong to this decompressor and are realised and filled
+    /// (`jpeg_read_coefficients` has returned them). Their rows stay valid together: this
+    /// build's libjpeg has no backing store (`jmemnobs.c`), so a realised array is wholly in
+    /// memory, where its rows never move, and access only returns pointers into it.
+    pub(super) unsafe fn all_block_rows(&mut self, grids: &[BlockGrid]) -> Vec<Vec<&[JBLOCK]>> {
+        let info = &mut self.info.common;
+        grids
+            .iter()
+            .map(|grid| {
+                (0..grid.height)
+                    .map(|row| {
+                        // SAFETY: the caller's contract; one row at a time is within every
+                        // array's access limit.
+                        let mut rows = unsafe { access_rows(info, grid.array, row, 1, grid.width) };
+                        &*rows.pop().expect("one row")
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -308,80 +304,105 @@ impl Compressor {
         &mut self.info
     }
 
-    /// An array for the transpose of `grid`, in this compressor's memory, allowing all its rows
-    /// to be accessed at once; realised by `write_coefficients_to_memory`. As `transupp.c`
-    /// allocates them: whole iMCUs, not zeroed, as the encoder reads no block beyond the
-    /// image's own, and every one of those is filled.
-    pub(super) fn transposed_grid(&mut self, grid: &BlockGrid) -> BlockGrid {
-        let (h_samp, v_samp) = (grid.sampling.1, grid.sampling.0);
-        let (width, height) = (grid.height, grid.width);
-        let rows = height.next_multiple_of(v_samp);
-        // SAFETY: `mem` is set by the create call; requests are allowed before compression
-        // starts, and the array lives until the compressor is destroyed.
-        let array = unsafe {
-            let request = (*self.info.common.mem)
-                .request_virt_barray
-                .expect("libjpeg's memory manager");
-            request(
-                &mut self.info.common,
-                JPOOL_IMAGE,
-                boolean::from(false),
-                width.next_multiple_of(h_samp) as c_uint,
-                rows as c_uint,
-                rows as c_uint,
-            )
+    /// Encodes coefficients that `fill` supplies row by row, as the encoder reaches them, and
+    /// returns the file. `fill` gets a component's index, a row's index within the component,
+    /// and the row to fill, as many blocks long as the component is wide; it is asked for each
+    /// row once per encoding pass (twice where Huffman tables are optimised). The parameters
+    /// must have been set for the output, as for `jpeg_write_coefficients`.
+    ///
+    /// No array holds the output's coefficients: libjpeg's transcoder reads its arrays only
+    /// through the memory manager's `access_virt_barray`, which is swapped here for one that
+    /// returns rows `fill` has just filled. A transform thus reads each source block where it
+    /// is and writes nothing but the file.
+    pub(super) fn encode_coefficient_rows(
+        mut self,
+        fill: &mut dyn FnMut(usize, usize, &mut [JBLOCK]),
+    ) -> Vec<u8> {
+        let components = self.info.num_components as usize;
+        let mut supply = RowSupply {
+            components: (0..components).map(|_| SuppliedRows::default()).collect(),
+            fill,
         };
-        BlockGrid {
-            array,
-            width,
-            height,
-            sampling: (h_samp, v_samp),
-        }
-    }
-
-    /// Starts writing `arrays` (one per component) to memory. They are read when `finish` is
-    /// called, so they may be filled in between, as jpegtran does.
-    pub(super) fn write_coefficients_to_memory(
-        &mut self,
-        arrays: &mut [*mut jvirt_barray_control],
-    ) {
+        // What the encoder is given as arrays: the address of each component's rows, which
+        // only `supply_rows` ever looks at.
+        let mut handles: Vec<*mut jvirt_barray_control> = supply
+            .components
+            .iter_mut()
+            .map(|rows| ptr::from_mut(rows).cast())
+            .collect();
         let (buffer, size) = &mut *self.output;
-        // SAFETY: the parameters have been set from the source; `buffer` and `size` are boxed,
-        // so libjpeg's pointers to them stay valid; `jpeg_write_coefficients` keeps `arrays`'
-        // entries, not the slice, and realises the requested arrays.
+        // SAFETY: `buffer` and `size` are boxed, so libjpeg's pointers to them stay valid;
+        // `jpeg_write_coefficients` keeps `handles`' entries, not the slice, and touches them
+        // only through `access_virt_barray`, swapped for `supply_rows` below, before any
+        // access. `supply` outlives the compression, which ends in `jpeg_finish_compress`.
         unsafe {
             mozjpeg_sys::jpeg_mem_dest(&mut self.info, buffer, size);
-            mozjpeg_sys::jpeg_write_coefficients(&mut self.info, arrays.as_mut_ptr());
-        }
-    }
-
-    /// Every row of `grid`'s array.
-    ///
-    /// # Safety
-    /// `grid` was made by `transposed_grid` and realised; as `access_rows`.
-    pub(super) unsafe fn all_rows(&mut self, grid: &BlockGrid) -> Vec<&mut [JBLOCK]> {
-        // SAFETY: the caller's contract: `transposed_grid` allows all rows at once.
-        unsafe {
-            access_rows(
-                &mut self.info.common,
-                grid.array,
-                0,
-                grid.height,
-                grid.width,
-            )
-        }
-    }
-
-    /// Encodes the coefficients and returns the file.
-    pub(super) fn finish(mut self) -> Vec<u8> {
-        // SAFETY: compression was started by `write_coefficients_to_memory`; afterwards the
-        // buffer holds `size` bytes.
-        unsafe {
+            mozjpeg_sys::jpeg_write_coefficients(&mut self.info, handles.as_mut_ptr());
+            let infos = slice::from_raw_parts(self.info.comp_info, components);
+            for (rows, info) in supply.components.iter_mut().zip(infos) {
+                rows.width = info.width_in_blocks as usize;
+                rows.height = info.height_in_blocks as usize;
+            }
+            self.info.common.client_data = ptr::from_mut(&mut supply).cast();
+            (*self.info.common.mem).access_virt_barray = Some(supply_rows);
             mozjpeg_sys::jpeg_finish_compress(&mut self.info);
+            self.info.common.client_data = ptr::null_mut();
             let (buffer, size) = *self.output;
             slice::from_raw_parts(buffer, size as usize).to_vec()
         }
     }
+}
+
+/// What `supply_rows` works from, through the compressor's `client_data`.
+struct RowSupply<'f> {
+    components: Vec<SuppliedRows>,
+    fill: &'f mut dyn FnMut(usize, usize, &mut [JBLOCK]),
+}
+
+/// One component's rows as last supplied, and the pointers to them handed to libjpeg.
+#[derive(Default)]
+struct SuppliedRows {
+    width: usize,
+    height: usize,
+    rows: Vec<Vec<JBLOCK>>,
+    pointers: Vec<*mut JBLOCK>,
+}
+
+/// The compressor's `access_virt_barray` during `encode_coefficient_rows`: `count` rows from
+/// `first` of the component whose handle is `array`, filled afresh. Rows below the image (the
+/// rest of its last iMCU) are not read by the encoder and are left as they are.
+unsafe extern "C-unwind" fn supply_rows(
+    info: &mut jpeg_common_struct,
+    array: *mut jvirt_barray_control,
+    first: c_uint,
+    count: c_uint,
+    _writable: boolean,
+) -> *mut *mut JBLOCK {
+    // SAFETY: set by `encode_coefficient_rows` for as long as this function is installed.
+    let supply = unsafe { &mut *info.client_data.cast::<RowSupply>() };
+    let component = supply
+        .components
+        .iter()
+        .position(|rows| ptr::eq(ptr::from_ref(rows).cast(), array))
+        .expect("a handle of encode_coefficient_rows");
+    let supplied = &mut supply.components[component];
+    let count = count as usize;
+    if supplied.rows.len() < count {
+        supplied.rows.resize(count, vec![[0; 64]; supplied.width]);
+        // Moving the outer vector leaves each row's blocks where they are.
+        supplied.pointers = supplied
+            .rows
+            .iter_mut()
+            .map(|row| row.as_mut_ptr())
+            .collect();
+    }
+    for (offset, row) in supplied.rows[..count].iter_mut().enumerate() {
+        let index = first as usize + offset;
+        if index < supplied.height {
+            (supply.fill)(component, index, row);
+        }
+    }
+    supplied.pointers.as_mut_ptr()
 }
 
 impl Drop for Compressor {

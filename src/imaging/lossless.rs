@@ -13,17 +13,16 @@
 //! - anything libjpeg fails on (a damaged file, arithmetic coding this build cannot read): the
 //!   decode path then reports or tolerates it as it always has.
 //!
-//! Progressive sources are read whole by `jpeg_read_coefficients` and written as baseline.
+//! The source is read whole by `jpeg_read_coefficients`; the output is written as baseline, each
+//! of its rows of blocks moved from the source as the encoder reaches it, so no second array of
+//! coefficients is made.
 
 use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::{mem, ptr, slice};
 
 use image::metadata::Orientation;
-use mozjpeg_sys::{
-    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, boolean, jpeg_compress_struct,
-    jvirt_barray_control,
-};
+use mozjpeg_sys::{J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, boolean, jpeg_compress_struct};
 
 use super::encode::OPTIMIZED_CODING_MAX_PIXELS;
 use super::geometry::Mirror;
@@ -85,10 +84,6 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
             array: unsafe { *source_arrays.add(index) },
             width: component.width_in_blocks as usize,
             height: component.height_in_blocks as usize,
-            sampling: (
-                component.h_samp_factor as usize,
-                component.v_samp_factor as usize,
-            ),
         })
         .collect();
 
@@ -115,36 +110,16 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
     dst.optimize_coding = boolean::from(pixels <= OPTIMIZED_CODING_MAX_PIXELS);
     let (out_width, out_height) = (dst.image_width, dst.image_height);
 
-    // Output rows from source columns need an array of their own, every row of it at hand;
-    // otherwise blocks move within the source's arrays, as jpegtran flips in place.
-    let target_grids: Option<Vec<BlockGrid>> = symmetry.transposes().then(|| {
-        source_grids
-            .iter()
-            .map(|grid| target.transposed_grid(grid))
-            .collect()
-    });
-    let mut arrays: Vec<*mut jvirt_barray_control> = target_grids
-        .as_ref()
-        .unwrap_or(&source_grids)
-        .iter()
-        .map(|grid| grid.array)
-        .collect();
-    target.write_coefficients_to_memory(&mut arrays);
+    // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
+    let source_rows = unsafe { source.all_block_rows(&source_grids) };
     let moves = CoefficientMoves::of(symmetry);
-    match &target_grids {
-        Some(target_grids) => {
-            for (from, to) in source_grids.iter().zip(target_grids) {
-                transpose_blocks(&mut source, from, &mut target, to, symmetry, &moves);
-            }
-        }
-        None => {
-            for grid in &source_grids {
-                flip_in_place(&mut source, grid, symmetry, &moves);
-            }
-        }
-    }
+    let bytes = target.encode_coefficient_rows(&mut |component, row, blocks| {
+        let rows = &source_rows[component];
+        let grid = &source_grids[component];
+        moves.fill_row(rows, (grid.width, grid.height), symmetry, row, blocks);
+    });
     Some(Output {
-        bytes: target.finish(),
+        bytes,
         format: Format::Jpeg,
         width: out_width,
         height: out_height,
@@ -241,13 +216,6 @@ impl Symmetry {
         }))
     }
 
-    /// The symmetry undoing this one: its matrix's transpose, as for every rotation or
-    /// reflection.
-    fn inverse(self) -> Self {
-        let m = self.0;
-        Self([[m[0][0], m[1][0]], [m[0][1], m[1][1]]])
-    }
-
     /// Whether output rows come from source columns.
     fn transposes(self) -> bool {
         self.0[0][0] == 0
@@ -314,6 +282,37 @@ impl CoefficientMoves {
         }
     }
 
+    /// Output row `row` of a component, into `blocks`: the source blocks `symmetry` shows there,
+    /// from the source's `rows` (`size` blocks across and down), each moved.
+    fn fill_row(
+        &self,
+        rows: &[&[JBLOCK]],
+        size: (usize, usize),
+        symmetry: Symmetry,
+        row: usize,
+        blocks: &mut [JBLOCK],
+    ) {
+        if symmetry.transposes() {
+            // The output row is a source column.
+            let (x, _) = symmetry.source_of((0, row), size);
+            for (column, block) in blocks.iter_mut().enumerate() {
+                let (_, y) = symmetry.source_of((column, row), size);
+                self.apply(&rows[y][x], block);
+            }
+        } else {
+            let (_, y) = symmetry.source_of((0, row), size);
+            if symmetry.flips_source_x() {
+                for (block, from) in blocks.iter_mut().zip(rows[y].iter().rev()) {
+                    self.apply(from, block);
+                }
+            } else {
+                for (block, from) in blocks.iter_mut().zip(rows[y]) {
+                    self.apply(from, block);
+                }
+            }
+        }
+    }
+
     // Quantised coefficients are within ±2047 (8-bit JPEG) or a damaged file's noise: wrapping
     // keeps either from panicking.
     fn apply(&self, source: &JBLOCK, target: &mut JBLOCK) {
@@ -325,91 +324,6 @@ impl CoefficientMoves {
             for ((out, &coefficient), &sign) in target.iter_mut().zip(source).zip(&self.signs) {
                 *out = coefficient.wrapping_mul(sign);
             }
-        }
-    }
-}
-
-/// Fills `to` with the blocks of `from` moved by `symmetry`, which transposes: source row `y`
-/// becomes an output column, so the output is written through all its rows at once.
-fn transpose_blocks(
-    source: &mut Decompressor,
-    from: &BlockGrid,
-    target: &mut Compressor,
-    to: &BlockGrid,
-    symmetry: Symmetry,
-    moves: &CoefficientMoves,
-) {
-    // SAFETY: `to` was made by `transposed_grid`, which lets every row be accessed at once,
-    // and realised by `write_coefficients_to_memory`.
-    let mut rows = unsafe { target.all_rows(to) };
-    let inverse = symmetry.inverse();
-    let target_size = (to.width, to.height);
-    // The inverse transposes too: a source row's blocks go to one output column, a source
-    // column's to one output row.
-    let target_rows: Vec<usize> = (0..from.width)
-        .map(|x| inverse.source_of((x, 0), target_size).1)
-        .collect();
-    for y in 0..from.height {
-        let (target_x, _) = inverse.source_of((0, y), target_size);
-        // SAFETY: row `y` is within the source array, which is `from.width` blocks wide.
-        let source_row = unsafe { source.block_row(from.array, y, from.width) };
-        for (block, &target_y) in source_row.iter().zip(&target_rows) {
-            moves.apply(block, &mut rows[target_y][target_x]);
-        }
-    }
-}
-
-/// Moves the blocks of `grid` by `symmetry`, which keeps rows as rows, within the array: rows
-/// `y` and their mirror images are swapped through copies, each block moved on the way.
-fn flip_in_place(
-    source: &mut Decompressor,
-    grid: &BlockGrid,
-    symmetry: Symmetry,
-    moves: &CoefficientMoves,
-) {
-    let size = (grid.width, grid.height);
-    let (mut upper, mut lower) = (Vec::new(), Vec::new());
-    for y in 0..grid.height {
-        let (_, mirror_y) = symmetry.source_of((0, y), size);
-        if mirror_y < y {
-            continue; // swapped with `mirror_y` already
-        }
-        copy_row(source, grid, y, &mut upper);
-        if mirror_y == y {
-            write_moved_row(source, grid, y, &upper, symmetry, moves);
-        } else {
-            copy_row(source, grid, mirror_y, &mut lower);
-            write_moved_row(source, grid, y, &lower, symmetry, moves);
-            write_moved_row(source, grid, mirror_y, &upper, symmetry, moves);
-        }
-    }
-}
-
-fn copy_row(source: &mut Decompressor, grid: &BlockGrid, row: usize, into: &mut Vec<JBLOCK>) {
-    into.clear();
-    // SAFETY: `row` is within the array, which is `grid.width` blocks wide; the row is copied
-    // before the array is accessed again.
-    into.extend_from_slice(unsafe { source.block_row(grid.array, row, grid.width) });
-}
-
-/// Row `row` of `grid` made from the source row `from`, each block moved by `symmetry`.
-fn write_moved_row(
-    source: &mut Decompressor,
-    grid: &BlockGrid,
-    row: usize,
-    from: &[JBLOCK],
-    symmetry: Symmetry,
-    moves: &CoefficientMoves,
-) {
-    // SAFETY: as in `copy_row`; the slice is dropped before the array is accessed again.
-    let target_row = unsafe { source.writable_block_row(grid.array, row, grid.width) };
-    if symmetry.flips_source_x() {
-        for (block, from) in target_row.iter_mut().zip(from.iter().rev()) {
-            moves.apply(from, block);
-        }
-    } else {
-        for (block, from) in target_row.iter_mut().zip(from) {
-            moves.apply(from, block);
         }
     }
 }
@@ -445,23 +359,19 @@ mod tests {
         let count = info.num_components as usize;
         // SAFETY: `comp_info` holds `num_components` entries once the header is read.
         let components = unsafe { slice::from_raw_parts(info.comp_info, count) };
-        let sizes: Vec<(usize, usize)> = components
+        let grids: Vec<BlockGrid> = components
             .iter()
-            .map(|c| (c.width_in_blocks as usize, c.height_in_blocks as usize))
+            .enumerate()
+            .map(|(index, component)| BlockGrid {
+                // SAFETY: one array per component, in `source`'s memory.
+                array: unsafe { *arrays.add(index) },
+                width: component.width_in_blocks as usize,
+                height: component.height_in_blocks as usize,
+            })
             .collect();
-        let mut all = Vec::new();
-        for (index, (width, height)) in sizes.into_iter().enumerate() {
-            // SAFETY: one array per component, each `height` rows of `width` blocks, in
-            // `source`'s memory.
-            let array = unsafe { *arrays.add(index) };
-            let mut blocks = Vec::with_capacity(width * height);
-            for row in 0..height {
-                // SAFETY: as above; the row is copied before the next access.
-                blocks.extend_from_slice(unsafe { source.block_row(array, row, width) });
-            }
-            all.push(blocks);
-        }
-        all
+        // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
+        let rows = unsafe { source.all_block_rows(&grids) };
+        rows.into_iter().map(|rows| rows.concat()).collect()
     }
 
     fn lossless(jpeg: &[u8], operation: &Operation) -> Output {
@@ -555,14 +465,20 @@ mod tests {
 
     #[test]
     fn lossless_pixels_match_the_decode_path_within_rounding() {
-        for (chroma, progressive) in [
-            (SUBSAMPLED, false),
-            (FULL_CHROMA, false),
-            (SUBSAMPLED, true),
+        // 80×48 at 4:2:0 and 72×40 at 4:4:4 have an odd number of blocks across and down, so a
+        // flipped row or column has a middle block that stays where it is.
+        for (chroma, progressive, (width, height)) in [
+            (SUBSAMPLED, false, (64, 48)),
+            (FULL_CHROMA, false, (64, 48)),
+            (SUBSAMPLED, true, (64, 48)),
+            (SUBSAMPLED, false, (80, 48)),
+            (FULL_CHROMA, false, (72, 40)),
         ] {
-            let jpeg = fixtures::textured_jpeg(64, 48, chroma, progressive);
+            let jpeg = fixtures::textured_jpeg(width, height, chroma, progressive);
             for operation in &OPERATIONS {
-                let case = format!("{operation:?}, {chroma:?}, progressive {progressive}");
+                let case = format!(
+                    "{operation:?}, {width}×{height}, {chroma:?}, progressive {progressive}"
+                );
                 assert_exact_as_decode_path_shows(&jpeg, operation, &case);
             }
         }
@@ -715,9 +631,11 @@ mod tests {
         assert_eq!(Symmetry::FLIP_X.then(Symmetry::FLIP_Y), Symmetry::HALF_TURN);
         // EXIF 5 is a quarter turn then a horizontal flip.
         assert_eq!(quarter.then(Symmetry::FLIP_X), Symmetry::TRANSPOSE);
+        // Every symmetry of a rectangle undoes itself in at most four steps.
         for orientation in 1..=8 {
             let symmetry = Symmetry::of_orientation(Orientation::from_exif(orientation).unwrap());
-            assert_eq!(symmetry.then(symmetry.inverse()), Symmetry::IDENTITY);
+            let four = symmetry.then(symmetry).then(symmetry).then(symmetry);
+            assert_eq!(four, Symmetry::IDENTITY);
         }
     }
 }

@@ -138,11 +138,13 @@ pub fn transform_memory(
             (decode_memory(input, &info, None), 0, whole)
         }
     };
-    // A JPEG mirrored or turned by quarters holds its coefficients instead (twice when turned:
-    // source and output), or, where that is not exact, what the decode path holds.
+    // A JPEG mirrored or turned by quarters holds its coefficients instead (the output's are
+    // made row by row as they are encoded), or, where that is not exact, what the decode path
+    // holds.
     let coefficients = match (info.format, operation) {
-        (Format::Jpeg, Operation::Mirror(_)) => coefficient_memory(input, &info),
-        (Format::Jpeg, Operation::Rotate { .. }) => 2 * coefficient_memory(input, &info),
+        (Format::Jpeg, Operation::Mirror(_) | Operation::Rotate { .. }) => {
+            coefficient_memory(input, &info)
+        }
         _ => 0,
     };
     // The encoder's own buffers and its output stay below the size of the pixels it encodes.
@@ -180,14 +182,20 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_turned_by_coefficients_counts_them_twice() {
-        let jpeg = encode(Format::Jpeg, 800, 800);
-        let rotate = transform_memory(&jpeg, &Operation::Rotate { degrees: 90.0 }, PLENTY);
+    fn a_jpeg_moved_by_coefficients_counts_them_once() {
+        // 4:4:4, so that the coefficients (6 bytes a pixel) outweigh a mirror's decode path.
+        let jpeg = fixtures::textured_jpeg(800, 800, (1, 1), false);
         let output = 800 * 800 * RGBA;
-        assert_eq!(rotate.unwrap() - output, 2 * 800 * 800 * 2 * 3);
+        let coefficients = 800 * 800 * 2 * 3;
+        let mirror = transform_memory(&jpeg, &Operation::Mirror(Mirror::Horizontal), PLENTY);
+        assert_eq!(mirror.unwrap() - output, coefficients);
+        // A quarter turn holds no second array: it needs what its decode path (which it falls
+        // back on) needs, as a PNG's does.
+        let rotate = transform_memory(&jpeg, &Operation::Rotate { degrees: 90.0 }, PLENTY);
         let png = encode(Format::Png, 800, 800);
-        let rotate = transform_memory(&png, &Operation::Rotate { degrees: 90.0 }, PLENTY);
-        assert_eq!(rotate.unwrap() - output, 800 * 800 * RGBA * 3);
+        let png_rotate = transform_memory(&png, &Operation::Rotate { degrees: 90.0 }, PLENTY);
+        assert!(rotate.unwrap() < output + 2 * coefficients);
+        assert_eq!(png_rotate.unwrap() - output, 800 * 800 * RGBA * 3);
     }
 
     #[test]
