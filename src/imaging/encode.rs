@@ -3,13 +3,12 @@
 //! behind, and the pixels are sRGB.
 
 use std::io::Cursor;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageEncoder};
-use mozjpeg::{ColorSpace, Compress};
 
 use super::ImagingError;
+use super::libjpeg::{Compressor, guarded};
 use crate::domain::Format;
 
 /// The quality of lossy outputs when the request names none.
@@ -42,21 +41,11 @@ fn flatten(image: &DynamicImage) -> std::borrow::Cow<'_, [u8]> {
 }
 
 fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut compress = Compress::new(ColorSpace::JCS_RGB);
-        compress.set_fastest_defaults();
-        compress.set_size(width as usize, height as usize);
-        compress.set_quality(f32::from(quality));
-        // Optimised Huffman tables save about 4% but cost a second pass over the coefficients
-        // that triples the encoding time: worth it for web-sized images, not for full photos.
-        let pixels = u64::from(width) * u64::from(height);
-        compress.set_optimize_coding(pixels <= OPTIMIZED_CODING_MAX_PIXELS);
-        let mut started = compress.start_compress(Vec::new())?;
-        started.write_scanlines(rgb)?;
-        started.finish()
-    }))
-    .map_err(|_| ImagingError::Corrupt("libjpeg could not encode the image".into()))?
-    .map_err(|error| ImagingError::Corrupt(error.to_string()))
+    // Optimised Huffman tables save about 4% but cost a second pass over the coefficients:
+    // worth it for web-sized images, not for full photos.
+    let optimize = u64::from(width) * u64::from(height) <= OPTIMIZED_CODING_MAX_PIXELS;
+    guarded(|| Compressor::for_rgb(width, height, quality).encode_rows(rgb, optimize))
+        .map_err(|message| ImagingError::Corrupt(format!("libjpeg could not encode: {message}")))
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, ImagingError> {

@@ -21,16 +21,6 @@ pub fn encode(format: Format, width: u32, height: u32) -> Vec<u8> {
 /// A textured `width`×`height` JPEG with chroma blocks of `chroma` pixels, so that every
 /// frequency, odd ones included, has coefficients to move.
 pub fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: bool) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..height)
-        .flat_map(|y| (0..width).map(move |x| (x, y)))
-        .flat_map(|(x, y)| {
-            [
-                (x * 5 + y * 2) as u8,
-                ((x * y) ^ (x * 3)) as u8,
-                (y * 7).wrapping_sub(x * x) as u8,
-            ]
-        })
-        .collect();
     let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     // mozjpeg's own defaults are progressive; its fastest are baseline.
     compress.set_fastest_defaults();
@@ -41,8 +31,38 @@ pub fn textured_jpeg(width: u32, height: u32, chroma: (u8, u8), progressive: boo
         compress.set_progressive_mode();
     }
     let mut started = compress.start_compress(Vec::new()).expect("compressing");
-    started.write_scanlines(&pixels).expect("writing");
+    started
+        .write_scanlines(&textured_pixels(width, height))
+        .expect("writing");
     started.finish().expect("finishing")
+}
+
+/// As `textured_jpeg` (baseline), at quality 90, with a restart marker every `interval` MCUs
+/// (none for 0), written by the encoder imgforge writes its own JPEGs with.
+pub fn textured_jpeg_with_restarts(
+    width: u32,
+    height: u32,
+    chroma: (u8, u8),
+    interval: u16,
+) -> Vec<u8> {
+    let mut compressor = super::libjpeg::Compressor::for_rgb(width, height, 90);
+    compressor.set_luma_sampling(chroma);
+    compressor.info_mut().restart_interval = interval.into();
+    compressor.encode_rows(&textured_pixels(width, height), false)
+}
+
+/// RGB pixels whose texture gives every frequency coefficients.
+fn textured_pixels(width: u32, height: u32) -> Vec<u8> {
+    (0..height)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .flat_map(|(x, y)| {
+            [
+                (x * 5 + y * 2) as u8,
+                ((x * y) ^ (x * 3)) as u8,
+                (y * 7).wrapping_sub(x * x) as u8,
+            ]
+        })
+        .collect()
 }
 
 /// A `width`×`height` image of deterministic noise, which no codec can shrink much: for
@@ -114,12 +134,13 @@ pub fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u
     out
 }
 
-/// A `width`×`height` CMYK JPEG of one ink mix (each 0–255, 255 full ink), stored inverted
-/// with an Adobe marker, as Photoshop and libjpeg write them.
+/// A `width`×`height` baseline CMYK JPEG of one ink mix (each 0–255, 255 full ink), stored
+/// inverted with an Adobe marker, as Photoshop and libjpeg write them.
 pub fn cmyk_jpeg(width: u32, height: u32, ink: [u8; 4]) -> Vec<u8> {
     let stored = ink.map(|value| 255 - value);
     let samples: Vec<u8> = (0..width * height).flat_map(|_| stored).collect();
     let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    compress.set_fastest_defaults();
     compress.set_size(width as usize, height as usize);
     compress.set_quality(95.0);
     let mut started = compress.start_compress(Vec::new()).expect("compressing");

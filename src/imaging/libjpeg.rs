@@ -1,20 +1,23 @@
-//! libjpeg (mozjpeg's) through its C API, for what the `mozjpeg` crate does not wrap: reading
-//! and writing DCT coefficients, and decoding part of an image. Each structure is destroyed, with
-//! everything libjpeg allocated for it, when dropped, unwinding included; errors and warnings
-//! unwind out of libjpeg as `LibjpegFailed`, for the caller to catch and fall back on the
-//! decode path, which reports them.
+//! libjpeg (mozjpeg's) through its C API, for what the `mozjpeg` crate does not wrap: decoding
+//! with an entropy decoder of our own (`sequential`), part of an image, or to its DCT
+//! coefficients, and writing coefficients. Each structure is destroyed, with everything libjpeg
+//! allocated for it, when dropped, unwinding included; errors, and the warnings a decompressor's
+//! `Warnings` say to stop at, unwind out of libjpeg as `LibjpegError`, which `guarded` turns
+//! into an `Err`.
 
-use std::marker::PhantomData;
+use std::ops::Range;
 use std::os::raw::{c_int, c_uint, c_ulong, c_void};
-use std::panic::resume_unwind;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::{mem, ptr, slice};
 
 use image::metadata::Orientation;
 
 use super::profile::jpeg_icc_profile;
+use super::sequential::SequentialScan;
 use mozjpeg_sys::{
-    J_COLOR_SPACE, JBLOCK, JWRN_EXTRANEOUS_DATA, boolean, jpeg_common_struct, jpeg_compress_struct,
-    jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
+    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, JWRN_EXTRANEOUS_DATA, JWRN_HIT_MARKER,
+    JWRN_JPEG_EOF, boolean, jpeg_common_struct, jpeg_compress_struct, jpeg_decompress_struct,
+    jpeg_error_mgr, jvirt_barray_control,
 };
 
 /// A component's coefficient array and its size in blocks that hold image data.
@@ -64,9 +67,21 @@ impl JpegMarkers {
     }
 }
 
+/// libjpeg's function that decodes an MCU's coefficients into the blocks it is given.
+type DecodeMcu =
+    unsafe extern "C-unwind" fn(&mut jpeg_decompress_struct, *mut *mut JBLOCK) -> boolean;
+
 unsafe extern "C" {
     /// The C library's `free`, for the buffer `jpeg_mem_dest` allocates with `malloc`.
     fn free(pointer: *mut c_void);
+
+    /// Installs `decode` as the decompressor's MCU decoder, returning the one replaced
+    /// (src/imaging/libjpeg_entropy.c).
+    fn imgforge_replace_decode_mcu(
+        info: &mut jpeg_decompress_struct,
+        decode: DecodeMcu,
+    ) -> Option<DecodeMcu>;
+
 }
 
 /// `rows` rows of a virtual block array from `first`, each `width` blocks, through libjpeg's
@@ -104,43 +119,133 @@ unsafe fn access_rows<'a>(
     }
 }
 
-/// An error manager that unwinds instead of exiting, and on warnings too.
-fn unwinding_error_manager() -> Box<jpeg_error_mgr> {
+/// An error or warning libjpeg stopped at, with its message.
+pub(super) struct LibjpegError(pub(super) String);
+
+/// Runs `work`, which calls libjpeg: `Err` with libjpeg's message where it stopped. Any other
+/// panic is a bug of ours, and goes on unwinding.
+pub(super) fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(work)).map_err(|panic| match panic.downcast::<LibjpegError>() {
+        Ok(error) => error.0,
+        Err(panic) => resume_unwind(panic),
+    })
+}
+
+/// Which of libjpeg's warnings (damaged data it would pass on as grey or noise) a decompressor
+/// stops at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Warnings {
+    /// Every one: the caller then leaves the file to a decode that says what to make of it.
+    StopAtAny,
+    /// Only a file ending before its image data does: an interrupted upload must never become
+    /// a stored image. Other damage is decoded as libjpeg decodes it.
+    StopAtTruncation,
+}
+
+/// An error manager that unwinds instead of exiting, and on the warnings `warnings` says.
+fn unwinding_error_manager(warnings: Warnings) -> Box<jpeg_error_mgr> {
     // SAFETY: an all-zero error manager is valid input to `jpeg_std_error`, which fills it.
     let mut errors: Box<jpeg_error_mgr> = Box::new(unsafe { mem::zeroed() });
     // SAFETY: `errors` is a valid, exclusively borrowed error manager.
     unsafe { mozjpeg_sys::jpeg_std_error(&mut errors) };
     errors.error_exit = Some(unwind_on_error);
-    errors.emit_message = Some(give_up_on_warning);
+    errors.emit_message = Some(match warnings {
+        Warnings::StopAtAny => stop_at_any_warning,
+        Warnings::StopAtTruncation => stop_at_truncation,
+    });
     errors
 }
 
-/// Why `transform_jpeg` gives up: libjpeg failed, and the decode path will say how.
-struct LibjpegFailed;
-
-extern "C-unwind" fn unwind_on_error(_info: &mut jpeg_common_struct) {
-    resume_unwind(Box::new(LibjpegFailed));
+/// libjpeg's text for the message it is reporting.
+fn libjpeg_message(info: &mut jpeg_common_struct) -> String {
+    type FormatInto = unsafe extern "C-unwind" fn(&mut jpeg_common_struct, &mut [u8; 80]);
+    let mut buffer = [0u8; 80];
+    // SAFETY: libjpeg calls the error manager with `err` set. `format_message` writes at most
+    // 80 bytes, NUL included, into its buffer, which the binding declares shared by mistake.
+    unsafe {
+        if let Some(format) = (*info.err).format_message {
+            let format: FormatInto = mem::transmute(format);
+            format(info, &mut buffer);
+        }
+    }
+    let text = buffer.split(|&byte| byte == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(text).into_owned()
 }
 
-/// A warning (level −1) means damaged data, which libjpeg would pass on as grey or noise; the
-/// decode path then decides what to make of the file. Trace messages are ignored.
-extern "C-unwind" fn give_up_on_warning(_info: &mut jpeg_common_struct, level: c_int) {
+extern "C-unwind" fn unwind_on_error(info: &mut jpeg_common_struct) {
+    resume_unwind(Box::new(LibjpegError(libjpeg_message(info))));
+}
+
+/// A warning is level −1; higher levels are trace messages, ignored.
+extern "C-unwind" fn stop_at_any_warning(info: &mut jpeg_common_struct, level: c_int) {
     if level < 0 {
-        resume_unwind(Box::new(LibjpegFailed));
+        unwind_on_error(info);
     }
 }
 
-/// As `give_up_on_warning`, except for data skipped before a marker, which is what libjpeg
+extern "C-unwind" fn stop_at_truncation(info: &mut jpeg_common_struct, level: c_int) {
+    // SAFETY: libjpeg calls its error manager with `err` set.
+    let code = unsafe { (*info.err).msg_code };
+    if level < 0 && (code == JWRN_JPEG_EOF as c_int || code == JWRN_HIT_MARKER as c_int) {
+        resume_unwind(Box::new(LibjpegError(
+            "the file ends before its image data does (truncated)".to_owned(),
+        )));
+    }
+}
+
+/// As `stop_at_any_warning`, except for data skipped before a marker, which is what libjpeg
 /// reports when a scan goes on past the rows it was told the image has.
-extern "C-unwind" fn give_up_on_warning_but_skipped_data(
+extern "C-unwind" fn stop_at_any_warning_but_skipped_data(
     info: &mut jpeg_common_struct,
     level: c_int,
 ) {
     // SAFETY: libjpeg calls its error manager with `err` set.
     let code = unsafe { (*info.err).msg_code };
     if code != JWRN_EXTRANEOUS_DATA as c_int {
-        give_up_on_warning(info, level);
+        stop_at_any_warning(info, level);
     }
+}
+
+/// What `decode_own_mcu` works from, through the decompressor's `client_data`.
+struct OwnEntropy<'a> {
+    scan: SequentialScan<'a>,
+    input: &'a [u8],
+    /// The MCU columns whose coefficients libjpeg uses; the others are only decoded past.
+    kept: Range<usize>,
+}
+
+/// The decompressor's `decode_mcu` once `decode_entropy_here` has installed it: the next MCU,
+/// from `SequentialScan`, into `blocks` (zeroed by libjpeg), or into scratch memory where libjpeg
+/// passes over it (`blocks` null) or will not use it (a column outside `kept`). After the last
+/// MCU, libjpeg's reading goes on at the marker that follows. Damaged data unwinds as a warning
+/// would.
+unsafe extern "C-unwind" fn decode_own_mcu(
+    info: &mut jpeg_decompress_struct,
+    blocks: *mut *mut JBLOCK,
+) -> boolean {
+    // SAFETY: set by `decode_entropy_here`, to an `OwnEntropy` the decompressor owns, for as
+    // long as this function is installed.
+    let entropy = unsafe { &mut *info.common.client_data.cast::<OwnEntropy>() };
+    let kept = !blocks.is_null() && entropy.kept.contains(&entropy.scan.next_column());
+    let count = entropy.scan.blocks_in_mcu();
+    // SAFETY: libjpeg passes a pointer to each of the MCU's blocks, in MCU order (the scan's
+    // layout, which `decode_entropy_here` checked is libjpeg's).
+    let blocks = kept.then(|| unsafe { slice::from_raw_parts(blocks.cast_const(), count) });
+    // SAFETY: libjpeg's MCU buffer or coefficient rows: distinct blocks, untouched meanwhile.
+    match unsafe { entropy.scan.decode_mcu(blocks) } {
+        Ok(None) => {}
+        Ok(Some(marker)) => {
+            // SAFETY: `src` is the memory source reading `input`, the file the scan was read
+            // from; `marker` is an offset within it.
+            let source = unsafe { &mut *info.src };
+            source.next_input_byte = entropy.input[marker..].as_ptr();
+            source.bytes_in_buffer = entropy.input.len() - marker;
+        }
+        Err(_) => resume_unwind(Box::new(LibjpegError(
+            "the image data is damaged".to_owned(),
+        ))),
+    }
+    boolean::from(true)
 }
 
 /// A libjpeg decompressor, destroyed (with all it allocated) when dropped, unwinding included.
@@ -148,13 +253,16 @@ pub(super) struct Decompressor<'a> {
     info: Box<jpeg_decompress_struct>,
     /// The error manager `info` points to; its warning handler may be swapped.
     errors: Box<jpeg_error_mgr>,
-    _input: PhantomData<&'a [u8]>,
+    input: &'a [u8],
+    /// The entropy decoder `info` uses instead of its own, once `decode_entropy_here` has
+    /// installed it.
+    own_entropy: Option<Box<OwnEntropy<'a>>>,
 }
 
 impl<'a> Decompressor<'a> {
-    /// Reads the header of the JPEG `input`, keeping its EXIF and ICC markers.
-    pub(super) fn read_header(input: &'a [u8]) -> Self {
-        let mut errors = unwinding_error_manager();
+    /// Reads the header of the JPEG `input`, keeping its EXIF, ICC and Adobe markers.
+    pub(super) fn read_header(input: &'a [u8], warnings: Warnings) -> Self {
+        let mut errors = unwinding_error_manager(warnings);
         // SAFETY: zeroed memory is what `jpeg_create_decompress` expects before it fills the
         // structure; the error manager is boxed, so the pointer to it stays valid.
         let mut info: Box<jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
@@ -165,14 +273,16 @@ impl<'a> Decompressor<'a> {
         let mut decompressor = Self {
             info,
             errors,
-            _input: PhantomData,
+            input,
+            own_entropy: None,
         };
         let info = &mut decompressor.info;
         // SAFETY: the structure is created; `input` outlives it, as it is borrowed for `'a`.
         unsafe {
             mozjpeg_sys::jpeg_mem_src(info, input.as_ptr(), input.len() as c_ulong);
-            mozjpeg_sys::jpeg_save_markers(info, APP1.into(), 0xFFFF);
-            mozjpeg_sys::jpeg_save_markers(info, APP2.into(), 0xFFFF);
+            for marker in [APP1, APP2, APP14] {
+                mozjpeg_sys::jpeg_save_markers(info, marker.into(), 0xFFFF);
+            }
             mozjpeg_sys::jpeg_read_header(info, 1);
         }
         decompressor
@@ -181,10 +291,10 @@ impl<'a> Decompressor<'a> {
     /// Accepts data skipped at the end of each scan: for a file whose frame header was made to
     /// say the image ends before its scans do.
     pub(super) fn allow_skipped_scan_data(&mut self) {
-        self.errors.emit_message = Some(give_up_on_warning_but_skipped_data);
+        self.errors.emit_message = Some(stop_at_any_warning_but_skipped_data);
     }
 
-    /// What the markers `jpeg_save_markers` kept say, read as the decode path reads its own.
+    /// What the markers `jpeg_save_markers` kept say.
     pub(super) fn markers(&self) -> JpegMarkers {
         let mut marker = self.info.marker_list;
         JpegMarkers::read(std::iter::from_fn(|| {
@@ -211,18 +321,78 @@ impl<'a> Decompressor<'a> {
         )
     }
 
-    /// Starts decoding to RGB, columns `x..x + width` only (libjpeg's `jpeg_crop_scanline`),
-    /// which libjpeg widens to whole iMCUs: the columns it will decode, as (x, width).
-    pub(super) fn start_rgb_columns(&mut self, x: u32, width: u32) -> (u32, u32) {
-        self.info.out_color_space = J_COLOR_SPACE::JCS_RGB;
+    /// Whether the pixels are CMYK (or YCCK, which libjpeg gives as CMYK).
+    pub(super) fn is_cmyk(&self) -> bool {
+        matches!(
+            self.info.jpeg_color_space,
+            J_COLOR_SPACE::JCS_CMYK | J_COLOR_SPACE::JCS_YCCK
+        )
+    }
+
+    /// Starts decoding to `color_space` (RGB or CMYK) at `eighths`/8 of the stored size (1, 2,
+    /// 4 or 8: libjpeg scales in the DCT domain).
+    pub(super) fn start(&mut self, color_space: J_COLOR_SPACE, eighths: u8) {
+        self.info.out_color_space = color_space;
+        self.info.scale_num = eighths.into();
+        self.info.scale_denom = 8;
+        // SAFETY: the header has been read.
+        unsafe { mozjpeg_sys::jpeg_start_decompress(&mut self.info) };
+    }
+
+    /// Decodes columns `x..x + width` only (libjpeg's `jpeg_crop_scanline`), which libjpeg
+    /// widens to whole iMCUs: the columns it will decode, as (x, width). Right after `start`,
+    /// at full scale.
+    pub(super) fn crop_columns(&mut self, x: u32, width: u32) -> (u32, u32) {
         let (mut x, mut width) = (x, width);
-        // SAFETY: the header has been read; `jpeg_crop_scanline` is called after
-        // `jpeg_start_decompress` and before any row is read, as it requires.
-        unsafe {
-            mozjpeg_sys::jpeg_start_decompress(&mut self.info);
-            mozjpeg_sys::jpeg_crop_scanline(&mut self.info, &mut x, &mut width);
-        }
+        // SAFETY: decoding has started and no row has been read, as `jpeg_crop_scanline`
+        // requires.
+        unsafe { mozjpeg_sys::jpeg_crop_scanline(&mut self.info, &mut x, &mut width) };
         (x, width)
+    }
+
+    /// Has libjpeg take each MCU's coefficients from `SequentialScan` instead of decoding them
+    /// itself, where that reads the file (see `sequential`) and starts where libjpeg is;
+    /// whether it does. Right after `start` (and `crop_columns`, whose result it is given, for
+    /// the MCUs outside those columns to be passed over, at full scale only).
+    pub(super) fn decode_entropy_here(&mut self, columns: Option<(u32, u32)>) -> bool {
+        let Some(scan) = SequentialScan::new(self.input) else {
+            return false;
+        };
+        // libjpeg has read the same scan header, and is at the start of its data.
+        // SAFETY: `src` is the memory source set up in `read_header`; `comp_info` holds
+        // `num_components` entries once the header is read.
+        let (position, components) = unsafe {
+            let count = self.info.num_components as usize;
+            let components = slice::from_raw_parts(self.info.comp_info, count);
+            ((*self.info.src).next_input_byte, components)
+        };
+        let libjpeg_blocks = components
+            .iter()
+            .map(|c| (c.width_in_blocks as usize, c.height_in_blocks as usize));
+        if position != self.input[scan.data_start()..].as_ptr() || !scan.blocks().eq(libjpeg_blocks)
+        {
+            return false;
+        }
+        let (mcus_across, mcu_width) = scan.mcu_columns();
+        let kept = match columns {
+            Some((x, width)) => {
+                let (x, width) = (x as usize, width as usize);
+                x / mcu_width..(x + width).div_ceil(mcu_width)
+            }
+            None => 0..mcus_across,
+        };
+        let mut entropy = Box::new(OwnEntropy {
+            scan,
+            input: self.input,
+            kept,
+        });
+        self.info.common.client_data = ptr::from_mut(&mut *entropy).cast();
+        self.own_entropy = Some(entropy);
+        // SAFETY: decoding has started, so the entropy decoder exists; `decode_own_mcu` finds
+        // its state through `client_data`, set above to the box `self` keeps until it is
+        // dropped, with the structure.
+        unsafe { imgforge_replace_decode_mcu(&mut self.info, decode_own_mcu) };
+        true
     }
 
     /// Passes over `rows` rows without making their pixels (libjpeg's `jpeg_skip_scanlines`).
@@ -231,18 +401,76 @@ impl<'a> Decompressor<'a> {
         unsafe { mozjpeg_sys::jpeg_skip_scanlines(&mut self.info, rows) };
     }
 
-    /// The next row's pixels, 3 bytes each, into `row`.
+    /// The size of the rows decoding makes: width and height in pixels, and bytes a pixel.
+    pub(super) fn output_size(&self) -> (u32, u32, usize) {
+        let info = &self.info;
+        let components = info.output_components as usize;
+        (info.output_width, info.output_height, components)
+    }
+
+    /// The next row's pixels into `row`.
     pub(super) fn read_row(&mut self, row: &mut [u8]) {
-        let width = self.info.output_width as usize * self.info.output_components as usize;
-        assert!(row.len() >= width, "a row of {width} bytes");
+        let (width, _, components) = self.output_size();
+        assert!(
+            row.len() >= width as usize * components,
+            "a row of {width} pixels"
+        );
         let mut rows = [row.as_mut_ptr()];
         // SAFETY: decoding has started; libjpeg writes one row of `output_width` pixels of
         // `output_components` bytes, which `row` holds.
         unsafe { mozjpeg_sys::jpeg_read_scanlines(&mut self.info, rows.as_mut_ptr(), 1) };
     }
 
+    /// Every row left, one after the other.
+    pub(super) fn read_rows(&mut self) -> Vec<u8> {
+        let (width, height, components) = self.output_size();
+        let stride = width as usize * components;
+        let mut pixels = vec![0u8; stride * height as usize];
+        // As many rows at once as libjpeg makes at once.
+        let batch = self.info.rec_outbuf_height.max(1) as usize;
+        let mut pointers = Vec::with_capacity(batch);
+        while self.info.output_scanline < height {
+            let first = self.info.output_scanline as usize;
+            let count = batch.min(height as usize - first);
+            pointers.clear();
+            pointers.extend((first..first + count).map(|row| pixels[row * stride..].as_mut_ptr()));
+            // SAFETY: decoding has started; each pointer is to a row of `stride` bytes, and
+            // libjpeg writes at most as many rows as it is given.
+            unsafe {
+                mozjpeg_sys::jpeg_read_scanlines(
+                    &mut self.info,
+                    pointers.as_mut_ptr(),
+                    count as u32,
+                )
+            };
+        }
+        pixels
+    }
+
     pub(super) fn info_mut(&mut self) -> &mut jpeg_decompress_struct {
         &mut self.info
+    }
+
+    /// Reads the whole file into coefficient arrays (libjpeg's `jpeg_read_coefficients`), one
+    /// per component, which live as long as `self`. Right after `read_header`.
+    pub(super) fn read_coefficients(&mut self) -> Vec<BlockGrid> {
+        let info = &mut *self.info;
+        // SAFETY: the header has been read, as `jpeg_read_coefficients` requires; it returns
+        // one array per component, in `info`'s memory; `comp_info` holds `num_components`
+        // entries once the header is read.
+        unsafe {
+            let arrays = mozjpeg_sys::jpeg_read_coefficients(info);
+            let components = slice::from_raw_parts(info.comp_info, info.num_components as usize);
+            components
+                .iter()
+                .enumerate()
+                .map(|(index, component)| BlockGrid {
+                    array: *arrays.add(index),
+                    width: component.width_in_blocks as usize,
+                    height: component.height_in_blocks as usize,
+                })
+                .collect()
+        }
     }
 
     /// Every row of each of `grids`' arrays, as wide as its grid.
@@ -287,7 +515,7 @@ pub(super) struct Compressor {
 
 impl Compressor {
     pub(super) fn new() -> Self {
-        let mut errors = unwinding_error_manager();
+        let mut errors = unwinding_error_manager(Warnings::StopAtAny);
         // SAFETY: as in `Decompressor::new`.
         let mut info: Box<jpeg_compress_struct> = Box::new(unsafe { mem::zeroed() });
         info.common.err = &mut *errors;
@@ -300,8 +528,79 @@ impl Compressor {
         }
     }
 
+    /// A compressor of `width`×`height` RGB pixels at `quality` (1–100), baseline 4:2:0 with
+    /// libjpeg-turbo's settings (mozjpeg's fastest profile: no trellis quantisation, no scan
+    /// script).
+    pub(super) fn for_rgb(width: u32, height: u32, quality: u8) -> Self {
+        let mut compressor = Self::new();
+        let info = &mut *compressor.info;
+        info.in_color_space = J_COLOR_SPACE::JCS_RGB;
+        info.input_components = 3;
+        // SAFETY: the structure is created and its input described, as `jpeg_set_defaults`
+        // requires; the profile takes effect at the next `jpeg_set_defaults`.
+        unsafe {
+            mozjpeg_sys::jpeg_set_defaults(info);
+            mozjpeg_sys::jpeg_c_set_int_param(
+                info,
+                J_INT_PARAM::JINT_COMPRESS_PROFILE,
+                JCP_FASTEST as c_int,
+            );
+            mozjpeg_sys::jpeg_set_defaults(info);
+            mozjpeg_sys::jpeg_set_quality(info, quality.into(), boolean::from(false));
+        }
+        info.image_width = width;
+        info.image_height = height;
+        compressor
+    }
+
     pub(super) fn info_mut(&mut self) -> &mut jpeg_compress_struct {
         &mut self.info
+    }
+
+    /// Samples luma `(h, v)` times as densely as chroma, across and down.
+    #[cfg(any(test, feature = "test-support"))]
+    pub(super) fn set_luma_sampling(&mut self, (across, down): (u8, u8)) {
+        // SAFETY: `comp_info` holds `num_components` entries once defaults are set.
+        let luma = unsafe { &mut *self.info.comp_info };
+        luma.h_samp_factor = across.into();
+        luma.v_samp_factor = down.into();
+    }
+
+    /// Encodes `pixels`, rows of `image_width` pixels of `input_components` bytes each, and
+    /// returns the file; its Huffman tables are optimised for it where `optimize` is set.
+    pub(super) fn encode_rows(mut self, pixels: &[u8], optimize: bool) -> Vec<u8> {
+        let stride = self.info.image_width as usize * self.info.input_components as usize;
+        assert_eq!(
+            pixels.len(),
+            stride * self.info.image_height as usize,
+            "whole rows of the image"
+        );
+        self.info.optimize_coding = boolean::from(optimize);
+        let (buffer, size) = &mut *self.output;
+        // SAFETY: `buffer` and `size` are boxed, so libjpeg's pointers to them stay valid.
+        unsafe {
+            mozjpeg_sys::jpeg_mem_dest(&mut self.info, buffer, size);
+            mozjpeg_sys::jpeg_start_compress(&mut self.info, boolean::from(true));
+        }
+        let mut rows: Vec<*const u8> = pixels.chunks_exact(stride).map(<[u8]>::as_ptr).collect();
+        let mut written = 0;
+        while written < rows.len() {
+            // SAFETY: each pointer is to a row of `stride` bytes; libjpeg reads at most as many
+            // rows as it is given, and only reads them.
+            written += unsafe {
+                mozjpeg_sys::jpeg_write_scanlines(
+                    &mut self.info,
+                    rows[written..].as_mut_ptr().cast(),
+                    (rows.len() - written) as u32,
+                )
+            } as usize;
+        }
+        // SAFETY: every row is written; the output buffer holds `size` bytes once finished.
+        unsafe {
+            mozjpeg_sys::jpeg_finish_compress(&mut self.info);
+            let (buffer, size) = *self.output;
+            slice::from_raw_parts(buffer, size as usize).to_vec()
+        }
     }
 
     /// Encodes coefficients that `fill` supplies row by row, as the encoder reaches them, and
@@ -414,4 +713,15 @@ impl Drop for Compressor {
             free(self.output.0.cast());
         }
     }
+}
+
+/// Every component's quantised coefficients, as libjpeg's `jpeg_read_coefficients` reads them
+/// (stopping at any warning, as `LibjpegError`).
+#[cfg(test)]
+pub(super) fn coefficients(jpeg: &[u8]) -> Vec<Vec<JBLOCK>> {
+    let mut source = Decompressor::read_header(jpeg, Warnings::StopAtAny);
+    let grids = source.read_coefficients();
+    // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
+    let rows = unsafe { source.all_block_rows(&grids) };
+    rows.into_iter().map(|rows| rows.concat()).collect()
 }

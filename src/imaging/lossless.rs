@@ -18,7 +18,7 @@
 //! coefficients is made.
 
 use std::os::raw::c_int;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::{mem, ptr, slice};
 
 use image::metadata::Orientation;
@@ -26,8 +26,9 @@ use mozjpeg_sys::{J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, boolean, jpeg
 
 use super::encode::OPTIMIZED_CODING_MAX_PIXELS;
 use super::geometry::Mirror;
-use super::libjpeg::{BlockGrid, Compressor, Decompressor, JpegMarkers};
+use super::libjpeg::{Compressor, Decompressor, JpegMarkers, Warnings};
 use super::profile::needs_conversion;
+use super::sequential::McuRows;
 use super::transform::{Operation, Output};
 use crate::domain::Format;
 
@@ -47,7 +48,7 @@ pub(super) fn transform_jpeg(input: &[u8], operation: &Operation) -> Option<Outp
 }
 
 fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
-    let mut source = Decompressor::read_header(input);
+    let mut source = Decompressor::read_header(input, Warnings::StopAtAny);
     let JpegMarkers {
         orientation, icc, ..
     } = source.markers();
@@ -71,24 +72,47 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
         return None;
     }
 
-    // SAFETY: the header has been read, as `jpeg_read_coefficients` requires; the arrays it
-    // returns (one per component) live in `src`'s memory until `source` is dropped.
-    let source_arrays = unsafe { mozjpeg_sys::jpeg_read_coefficients(src) };
-    // SAFETY: `comp_info` holds `num_components` entries once the header is read.
-    let source_components = unsafe { slice::from_raw_parts(src.comp_info, components) };
-    let source_grids: Vec<BlockGrid> = source_components
-        .iter()
-        .enumerate()
-        .map(|(index, component)| BlockGrid {
-            // SAFETY: `jpeg_read_coefficients` returned one array per component.
-            array: unsafe { *source_arrays.add(index) },
-            width: component.width_in_blocks as usize,
-            height: component.height_in_blocks as usize,
-        })
-        .collect();
+    let moves = CoefficientMoves::of(symmetry);
+    // Rows that stay in order stream from the file to the encoder, where this crate's decoder
+    // reads the file as libjpeg would; otherwise, or if it finds the data damaged, libjpeg reads
+    // the whole source first.
+    if !symmetry.transposes()
+        && !symmetry.flips_source_y()
+        && let Some(mut scan) = McuRows::new(input)
+    {
+        let target = target_for(&mut source, symmetry, components);
+        let streamed = catch_unwind(AssertUnwindSafe(|| {
+            target.encode_coefficient_rows(&mut |component, row, blocks| {
+                let from = scan
+                    .row(component, row)
+                    .unwrap_or_else(|damaged| resume_unwind(Box::new(damaged)));
+                moves.move_row(from, symmetry.flips_source_x(), blocks);
+            })
+        }));
+        if let Ok(output) = streamed {
+            return Some(output);
+        }
+    }
 
-    let mut target = Compressor::new();
-    let dst = target.info_mut();
+    let source_grids = source.read_coefficients();
+    let target = target_for(&mut source, symmetry, components);
+    // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
+    let source_rows = unsafe { source.all_block_rows(&source_grids) };
+    Some(
+        target.encode_coefficient_rows(&mut |component, row, blocks| {
+            let rows = &source_rows[component];
+            let grid = &source_grids[component];
+            moves.fill_row(rows, (grid.width, grid.height), symmetry, row, blocks);
+        }),
+    )
+}
+
+/// A compressor for `source` moved by `symmetry`: its quantisation and sampling, axes swapped
+/// where the symmetry transposes, written as baseline with optimised Huffman tables where the
+/// re-encoding path would use them.
+fn target_for(source: &mut Decompressor, symmetry: Symmetry, components: usize) -> Target {
+    let mut compressor = Compressor::new();
+    let dst = compressor.info_mut();
     // SAFETY: both structures are live; `dst` is freshly created, in the state this requires.
     // The fastest profile is libjpeg-turbo's defaults: no mozjpeg progressive scan script.
     unsafe {
@@ -102,28 +126,34 @@ fn transform_unguarded(input: &[u8], operation: Symmetry) -> Option<Output> {
     if symmetry.transposes() {
         transpose_parameters(dst, components);
     }
-    // Baseline (one sequential scan), with optimised Huffman tables where the re-encoding path
-    // would use them.
     dst.num_scans = 0;
     dst.scan_info = ptr::null();
     let pixels = u64::from(dst.image_width) * u64::from(dst.image_height);
     dst.optimize_coding = boolean::from(pixels <= OPTIMIZED_CODING_MAX_PIXELS);
-    let (out_width, out_height) = (dst.image_width, dst.image_height);
+    Target {
+        width: dst.image_width,
+        height: dst.image_height,
+        compressor,
+    }
+}
 
-    // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
-    let source_rows = unsafe { source.all_block_rows(&source_grids) };
-    let moves = CoefficientMoves::of(symmetry);
-    let bytes = target.encode_coefficient_rows(&mut |component, row, blocks| {
-        let rows = &source_rows[component];
-        let grid = &source_grids[component];
-        moves.fill_row(rows, (grid.width, grid.height), symmetry, row, blocks);
-    });
-    Some(Output {
-        bytes,
-        format: Format::Jpeg,
-        width: out_width,
-        height: out_height,
-    })
+/// The output's compressor, set up, and its size.
+struct Target {
+    compressor: Compressor,
+    width: u32,
+    height: u32,
+}
+
+impl Target {
+    /// The output, its rows of blocks filled by `fill` (as `encode_coefficient_rows` asks).
+    fn encode_coefficient_rows(self, fill: &mut dyn FnMut(usize, usize, &mut [JBLOCK])) -> Output {
+        Output {
+            bytes: self.compressor.encode_coefficient_rows(fill),
+            format: Format::Jpeg,
+            width: self.width,
+            height: self.height,
+        }
+    }
 }
 
 /// Swaps the axes of what `jpeg_copy_critical_parameters` copied: dimensions, sampling factors
@@ -301,14 +331,20 @@ impl CoefficientMoves {
             }
         } else {
             let (_, y) = symmetry.source_of((0, row), size);
-            if symmetry.flips_source_x() {
-                for (block, from) in blocks.iter_mut().zip(rows[y].iter().rev()) {
-                    self.apply(from, block);
-                }
-            } else {
-                for (block, from) in blocks.iter_mut().zip(rows[y]) {
-                    self.apply(from, block);
-                }
+            self.move_row(rows[y], symmetry.flips_source_x(), blocks);
+        }
+    }
+
+    /// The source row `from` into the output row `blocks`, each block moved, in reverse order
+    /// where the symmetry `flips` the x axis.
+    fn move_row(&self, from: &[JBLOCK], flips: bool, blocks: &mut [JBLOCK]) {
+        if flips {
+            for (block, from) in blocks.iter_mut().zip(from.iter().rev()) {
+                self.apply(from, block);
+            }
+        } else {
+            for (block, from) in blocks.iter_mut().zip(from) {
+                self.apply(from, block);
             }
         }
     }
@@ -335,6 +371,7 @@ mod tests {
     use super::*;
     use crate::imaging::fixtures;
     use crate::imaging::geometry::{mirror, rotate};
+    use crate::imaging::libjpeg::coefficients;
     use crate::imaging::{DecodeHint, decode, transform};
 
     const PLENTY: u64 = 1 << 26;
@@ -349,30 +386,6 @@ mod tests {
         Operation::Rotate { degrees: 180.0 },
         Operation::Rotate { degrees: -90.0 },
     ];
-
-    /// Every component's quantised coefficients, as `jpeg_read_coefficients` reads them.
-    fn coefficients(jpeg: &[u8]) -> Vec<Vec<JBLOCK>> {
-        let mut source = Decompressor::read_header(jpeg);
-        let info = source.info_mut();
-        // SAFETY: the header is read, as `jpeg_read_coefficients` requires.
-        let arrays = unsafe { mozjpeg_sys::jpeg_read_coefficients(info) };
-        let count = info.num_components as usize;
-        // SAFETY: `comp_info` holds `num_components` entries once the header is read.
-        let components = unsafe { slice::from_raw_parts(info.comp_info, count) };
-        let grids: Vec<BlockGrid> = components
-            .iter()
-            .enumerate()
-            .map(|(index, component)| BlockGrid {
-                // SAFETY: one array per component, in `source`'s memory.
-                array: unsafe { *arrays.add(index) },
-                width: component.width_in_blocks as usize,
-                height: component.height_in_blocks as usize,
-            })
-            .collect();
-        // SAFETY: the arrays were returned by `jpeg_read_coefficients`, which has filled them.
-        let rows = unsafe { source.all_block_rows(&grids) };
-        rows.into_iter().map(|rows| rows.concat()).collect()
-    }
 
     fn lossless(jpeg: &[u8], operation: &Operation) -> Output {
         transform_jpeg(jpeg, operation).expect("an exact transform")

@@ -16,6 +16,7 @@ mod placeholder;
 mod probe;
 mod profile;
 mod resize;
+mod sequential;
 mod simd;
 mod transform;
 

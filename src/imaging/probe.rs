@@ -159,7 +159,7 @@ pub(crate) struct JpegStructure {
     pub components: u8,
 }
 
-const START_OF_SCAN: u8 = 0xDA;
+pub(super) const START_OF_SCAN: u8 = 0xDA;
 
 /// Whether `marker` starts a frame (SOF0–SOF15, less DHT, JPG and DAC).
 fn is_frame_header(marker: u8) -> bool {
@@ -169,7 +169,7 @@ fn is_frame_header(marker: u8) -> bool {
 /// A JPEG's marker segments in file order, as (marker, offset of the segment's data past its
 /// length), stepping over each scan's entropy-coded data: nothing is decoded. The walk ends at
 /// the end of the image, or where the structure breaks off, for the decoder to refuse.
-fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
+pub(super) fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
     const END_OF_IMAGE: u8 = 0xD9;
     let mut at = 2; // after the start-of-image marker
     let mut scan_follows = false;

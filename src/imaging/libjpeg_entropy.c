@@ -1,0 +1,20 @@
+/* libjpeg keeps its entropy coders behind its internal header, jpegint.h: this is the one place
+ * that reaches into them, to swap in imgforge's decoding of an MCU (src/imaging/sequential.rs).
+ * Built by build.rs against the headers of the very libjpeg that mozjpeg-sys builds, so the
+ * structures are laid out as that library lays them out. */
+#define JPEG_INTERNALS
+#include <stddef.h>
+#include <stdio.h>
+#include "jpeglib.h"
+
+typedef boolean (*imgforge_decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *MCU_data);
+
+/* Installs `decode` as the decompressor's MCU decoder and returns the one it replaces. The
+ * entropy decoder exists once jpeg_start_decompress has returned. */
+imgforge_decode_mcu imgforge_replace_decode_mcu(j_decompress_ptr cinfo,
+                                                imgforge_decode_mcu decode)
+{
+  imgforge_decode_mcu replaced = cinfo->entropy->decode_mcu;
+  cinfo->entropy->decode_mcu = decode;
+  return replaced;
+}
