@@ -77,6 +77,34 @@ mod tests {
     use crate::imaging::{DecodeHint, decode};
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
+    /// The same pixels through the `mozjpeg` crate, whose Huffman statistics libjpeg gathers.
+    fn encoded_by_libjpeg_alone(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        compress.set_fastest_defaults();
+        compress.set_size(width as usize, height as usize);
+        compress.set_quality(f32::from(quality));
+        compress.set_optimize_coding(true);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(rgb).unwrap();
+        started.finish().unwrap()
+    }
+
+    #[test]
+    fn optimised_tables_are_those_of_libjpegs_own_statistics() {
+        for (width, height) in [(1, 1), (37, 19), (300, 200)] {
+            let jpeg = crate::imaging::fixtures::textured_jpeg(width, height, (2, 2), false);
+            let decoded = decode(&jpeg, 1 << 20, DecodeHint::default()).unwrap().image;
+            let rgb = decoded.to_rgb8().into_raw();
+            for quality in [30, 80, 100] {
+                assert_eq!(
+                    encode_jpeg(&rgb, width, height, quality).unwrap(),
+                    encoded_by_libjpeg_alone(&rgb, width, height, quality),
+                    "{width}x{height} at {quality}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_format_round_trips() {
         let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(16, 8, Rgb([200, 30, 30])));

@@ -6,7 +6,7 @@
 //! into an `Err`.
 
 use std::ops::Range;
-use std::os::raw::{c_int, c_uint, c_ulong, c_void};
+use std::os::raw::{c_int, c_long, c_uint, c_ulong, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::{mem, ptr, slice};
 
@@ -14,10 +14,11 @@ use image::metadata::Orientation;
 
 use super::profile::jpeg_icc_profile;
 use super::sequential::SequentialScan;
+use super::statistics::{SymbolCounts, count_block};
 use mozjpeg_sys::{
-    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, JWRN_EXTRANEOUS_DATA, JWRN_HIT_MARKER,
-    JWRN_JPEG_EOF, boolean, jpeg_common_struct, jpeg_compress_struct, jpeg_decompress_struct,
-    jpeg_error_mgr, jvirt_barray_control,
+    J_COLOR_SPACE, J_INT_PARAM, JBLOCK, JCP_FASTEST, JHUFF_TBL, JWRN_EXTRANEOUS_DATA,
+    JWRN_HIT_MARKER, JWRN_JPEG_EOF, boolean, jpeg_common_struct, jpeg_compress_struct,
+    jpeg_decompress_struct, jpeg_error_mgr, jvirt_barray_control,
 };
 
 /// A component's coefficient array and its size in blocks that hold image data.
@@ -82,7 +83,25 @@ unsafe extern "C" {
         decode: DecodeMcu,
     ) -> Option<DecodeMcu>;
 
+    /// Installs `gather` and `finish` as the compressor's entropy encoder for the pass of
+    /// Huffman statistics under way (src/imaging/libjpeg_entropy.c).
+    fn imgforge_replace_gathering(
+        info: &mut jpeg_compress_struct,
+        gather: EncodeMcu,
+        finish: unsafe extern "C-unwind" fn(&mut jpeg_compress_struct),
+    );
+
+    /// libjpeg's optimal Huffman table for symbol counts (jchuff.c), which it clobbers.
+    fn jpeg_gen_optimal_table(
+        info: &mut jpeg_compress_struct,
+        table: *mut JHUFF_TBL,
+        counts: *mut c_long,
+    );
 }
+
+/// libjpeg's function that entropy-codes (or, gathering, counts) an MCU's blocks.
+type EncodeMcu =
+    unsafe extern "C-unwind" fn(&mut jpeg_compress_struct, *mut *mut JBLOCK) -> boolean;
 
 /// `rows` rows of a virtual block array from `first`, each `width` blocks, through libjpeg's
 /// memory manager; they stay valid until the next access to the same array.
@@ -567,7 +586,9 @@ impl Compressor {
     }
 
     /// Encodes `pixels`, rows of `image_width` pixels of `input_components` bytes each, and
-    /// returns the file; its Huffman tables are optimised for it where `optimize` is set.
+    /// returns the file; its Huffman tables are optimised for it where `optimize` is set, their
+    /// statistics gathered by `statistics::count_block` for a single scan without restarts (by
+    /// libjpeg otherwise).
     pub(super) fn encode_rows(mut self, pixels: &[u8], optimize: bool) -> Vec<u8> {
         let stride = self.info.image_width as usize * self.info.input_components as usize;
         assert_eq!(
@@ -576,11 +597,23 @@ impl Compressor {
             "whole rows of the image"
         );
         self.info.optimize_coding = boolean::from(optimize);
+        let gathers_here = optimize && self.info.num_scans == 0 && self.info.restart_interval == 0;
+        let mut gathering = None;
         let (buffer, size) = &mut *self.output;
         // SAFETY: `buffer` and `size` are boxed, so libjpeg's pointers to them stay valid.
         unsafe {
             mozjpeg_sys::jpeg_mem_dest(&mut self.info, buffer, size);
             mozjpeg_sys::jpeg_start_compress(&mut self.info, boolean::from(true));
+        }
+        if gathers_here {
+            let state = gathering.insert(Box::new(Gathering::of(&self.info)));
+            self.info.common.client_data = ptr::from_mut(&mut **state).cast();
+            // SAFETY: compression has started with optimised coding in one scan, so the pass
+            // under way gathers statistics; `gather_mcu` and `finish_gathering` find their state
+            // through `client_data`, boxed above and kept until the compression ends.
+            unsafe {
+                imgforge_replace_gathering(&mut self.info, gather_mcu, finish_gathering);
+            }
         }
         let mut rows: Vec<*const u8> = pixels.chunks_exact(stride).map(<[u8]>::as_ptr).collect();
         let mut written = 0;
@@ -598,6 +631,7 @@ impl Compressor {
         // SAFETY: every row is written; the output buffer holds `size` bytes once finished.
         unsafe {
             mozjpeg_sys::jpeg_finish_compress(&mut self.info);
+            self.info.common.client_data = ptr::null_mut();
             let (buffer, size) = *self.output;
             slice::from_raw_parts(buffer, size as usize).to_vec()
         }
@@ -648,6 +682,111 @@ impl Compressor {
             self.info.common.client_data = ptr::null_mut();
             let (buffer, size) = *self.output;
             slice::from_raw_parts(buffer, size as usize).to_vec()
+        }
+    }
+}
+
+/// What `gather_mcu` counts into, through the compressor's `client_data`.
+struct Gathering {
+    /// For each block of an MCU, in order: its component, and its DC and AC tables.
+    blocks: Vec<(usize, usize, usize)>,
+    dc: [SymbolCounts; 4],
+    ac: [SymbolCounts; 4],
+    /// By component, the DC coefficient of its last block.
+    previous_dc: [i16; 4],
+}
+
+impl Gathering {
+    /// For the single scan of every component that `info` has started to compress.
+    fn of(info: &jpeg_compress_struct) -> Self {
+        // SAFETY: `comp_info` holds `num_components` entries once parameters are set.
+        let components =
+            unsafe { slice::from_raw_parts(info.comp_info, info.num_components as usize) };
+        let blocks = components
+            .iter()
+            .enumerate()
+            .flat_map(|(index, c)| {
+                // A scan of one component has an MCU of one block, whatever its sampling.
+                let count = if components.len() == 1 {
+                    1
+                } else {
+                    (c.h_samp_factor * c.v_samp_factor) as usize
+                };
+                std::iter::repeat_n((index, c.dc_tbl_no as usize, c.ac_tbl_no as usize), count)
+            })
+            .collect();
+        Self {
+            blocks,
+            dc: [[0; 257]; 4],
+            ac: [[0; 257]; 4],
+            previous_dc: [0; 4],
+        }
+    }
+}
+
+/// The compressor's `encode_mcu` while statistics are gathered: counts the MCU's symbols.
+unsafe extern "C-unwind" fn gather_mcu(
+    info: &mut jpeg_compress_struct,
+    blocks: *mut *mut JBLOCK,
+) -> boolean {
+    // SAFETY: set by `encode_rows` for as long as this function is installed.
+    let gathering = unsafe { &mut *info.common.client_data.cast::<Gathering>() };
+    for (index, &(component, dc, ac)) in gathering.blocks.iter().enumerate() {
+        // SAFETY: libjpeg passes a pointer to each of the MCU's blocks, in the order of
+        // `Gathering::blocks`.
+        let block = unsafe { &**blocks.add(index) };
+        let previous = &mut gathering.previous_dc[component];
+        if count_block(
+            block,
+            *previous,
+            &mut gathering.dc[dc],
+            &mut gathering.ac[ac],
+        )
+        .is_err()
+        {
+            resume_unwind(Box::new(LibjpegError(
+                "DCT coefficient out of range".to_owned(),
+            )));
+        }
+        *previous = block[0];
+    }
+    boolean::from(true)
+}
+
+/// The compressor's `finish_pass` after gathering: the optimal tables for the counts, in the
+/// slots the scan's components use, as libjpeg's `finish_pass_gather` makes them.
+unsafe extern "C-unwind" fn finish_gathering(info: &mut jpeg_compress_struct) {
+    // SAFETY: as in `gather_mcu`.
+    let gathering = unsafe { &mut *info.common.client_data.cast::<Gathering>() };
+    let (mut done_dc, mut done_ac) = ([false; 4], [false; 4]);
+    for &(_, dc, ac) in &gathering.blocks {
+        for (table, slot, done, counts) in [
+            (
+                dc,
+                &raw mut info.dc_huff_tbl_ptrs,
+                &mut done_dc,
+                &mut gathering.dc,
+            ),
+            (
+                ac,
+                &raw mut info.ac_huff_tbl_ptrs,
+                &mut done_ac,
+                &mut gathering.ac,
+            ),
+        ] {
+            if done[table] {
+                continue;
+            }
+            done[table] = true;
+            // SAFETY: `slot` points into `info`, which lives; a missing table is allocated in
+            // libjpeg's memory, as `finish_pass_gather` does; `counts` holds 257 entries.
+            unsafe {
+                let pointer = &mut (*slot)[table];
+                if pointer.is_null() {
+                    *pointer = mozjpeg_sys::jpeg_alloc_huff_table(&mut info.common);
+                }
+                jpeg_gen_optimal_table(info, *pointer, counts[table].as_mut_ptr());
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ mod profile;
 mod resize;
 mod sequential;
 mod simd;
+mod statistics;
 mod transform;
 
 pub use adjust::{Adjustments, LchModulation, Modulation};
