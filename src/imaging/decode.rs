@@ -326,6 +326,51 @@ fn decode_jpeg(bytes: &[u8], hint: DecodeHint) -> Result<(DynamicImage, bool), I
         .unwrap_or_else(|message| Err(ImagingError::Corrupt(message)))
 }
 
+/// For the fuzz target: the fast attempt, where it succeeds, gives the pixels of libjpeg alone,
+/// whole, at an eighth, and for a region.
+#[cfg(any(test, feature = "test-support"))]
+pub(super) fn assert_fast_decoding_is_libjpegs(bytes: &[u8]) {
+    let Ok(ImageInfo { width, height, .. }) = probe(bytes, u64::MAX) else {
+        return;
+    };
+    let region = Rect {
+        x: width / 3,
+        y: height / 3,
+        width: width.div_ceil(3),
+        height: height.div_ceil(3),
+    };
+    for hint in [
+        DecodeHint::default(),
+        DecodeHint {
+            shrink_to: Some((1, 1)),
+            region: None,
+        },
+        DecodeHint {
+            shrink_to: None,
+            region: Some(region),
+        },
+    ] {
+        let Ok(Ok((fast, region_done))) = guarded(|| decode_jpeg_as(bytes, hint, Attempt::Fast))
+        else {
+            continue;
+        };
+        let fast = match hint.region {
+            Some(region) if !region_done => region.crop(&fast).ok(),
+            _ => Some(fast),
+        };
+        let alone = guarded(|| decode_jpeg_as(bytes, hint, Attempt::Tolerant)).map(|decoded| {
+            decoded.ok().and_then(|(image, _)| match hint.region {
+                Some(region) => region.crop(&image).ok(),
+                None => Some(image),
+            })
+        });
+        assert!(
+            alone == Ok(fast),
+            "the fast decoding of a JPEG differs from libjpeg's ({hint:?})"
+        );
+    }
+}
+
 /// One attempt at a JPEG: the region alone where that applies, else the image reduced in the
 /// DCT domain as far as `hint.shrink_to` allows, in sRGB, oriented. libjpeg's errors (and, in
 /// the fast attempt, warnings) unwind out of it.

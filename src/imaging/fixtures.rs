@@ -165,12 +165,17 @@ pub fn display_p3_png(rgb: [u8; 3]) -> Vec<u8> {
 }
 
 /// What the fuzz target does with any bytes, and the corpus test with every hostile file: an
-/// upload's inspection, then the decode paths of the operations (full, DCT-scaled) and encoding.
-/// `Err` means the engine failed on something it had accepted.
+/// upload's inspection, then the decode paths of the operations (full, DCT-scaled, a region;
+/// JPEG's lossless paths, streamed and whole) and encoding. `Err` means the engine failed on
+/// something it had accepted. Panics where a JPEG's fast decoding gives other pixels than
+/// libjpeg's alone.
 pub fn exercise(data: &[u8], max_pixels: u64) -> Result<(), super::ImagingError> {
-    use super::{Fit, Gravity, Mirror, Operation, ResizeSpec, transform, verify};
-    if verify(data, max_pixels).is_err() {
+    use super::{Fit, Gravity, Mirror, Operation, Rect, ResizeSpec, transform, verify};
+    let Ok(info) = verify(data, max_pixels) else {
         return Ok(());
+    };
+    if info.format == Format::Jpeg {
+        super::decode::assert_fast_decoding_is_libjpegs(data);
     }
     let shrink = ResizeSpec {
         width: Some(7),
@@ -179,7 +184,18 @@ pub fn exercise(data: &[u8], max_pixels: u64) -> Result<(), super::ImagingError>
         gravity: Gravity::Center,
         background: None,
     };
-    for operation in [Operation::Mirror(Mirror::Both), Operation::Resize(shrink)] {
+    let quarter = Rect {
+        x: info.width / 4,
+        y: info.height / 4,
+        width: info.width.div_ceil(2),
+        height: info.height.div_ceil(2),
+    };
+    for operation in [
+        Operation::Mirror(Mirror::Both),
+        Operation::Mirror(Mirror::Horizontal),
+        Operation::Resize(shrink),
+        Operation::Crop(quarter),
+    ] {
         transform(data, &operation, max_pixels)?;
     }
     Ok(())
