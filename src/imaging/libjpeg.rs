@@ -83,6 +83,10 @@ unsafe extern "C" {
         decode: DecodeMcu,
     ) -> Option<DecodeMcu>;
 
+    /// Whether libjpeg reads the AC coefficients of a frame component's blocks, once decoding
+    /// has started (src/imaging/libjpeg_entropy.c).
+    fn imgforge_uses_ac_coefficients(info: &mut jpeg_decompress_struct, component: c_int) -> c_int;
+
     /// Installs `gather` and `finish` as the compressor's entropy encoder for the pass of
     /// Huffman statistics under way (src/imaging/libjpeg_entropy.c).
     fn imgforge_replace_gathering(
@@ -400,6 +404,13 @@ impl<'a> Decompressor<'a> {
             }
             None => 0..mcus_across,
         };
+        let mut scan = scan;
+        for component in 0..components.len() {
+            // SAFETY: decoding has started; the component is one of the frame's.
+            if unsafe { imgforge_uses_ac_coefficients(&mut self.info, component as c_int) } == 0 {
+                scan.pass_over_ac(component);
+            }
+        }
         let mut entropy = Box::new(OwnEntropy {
             scan,
             input: self.input,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "jpeglib.h"
+#include "jpegcomp.h"
 
 typedef boolean (*imgforge_decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *MCU_data);
 
@@ -18,6 +19,15 @@ imgforge_decode_mcu imgforge_replace_decode_mcu(j_decompress_ptr cinfo,
   imgforge_decode_mcu replaced = cinfo->entropy->decode_mcu;
   cinfo->entropy->decode_mcu = decode;
   return replaced;
+}
+
+/* Whether libjpeg reads the AC coefficients of frame component `component`'s blocks once
+ * decoding has started: not where its inverse DCT makes one pixel of each (scaling to an
+ * eighth), the test of jdhuff.c's own ac_needed. */
+int imgforge_uses_ac_coefficients(j_decompress_ptr cinfo, int component)
+{
+  jpeg_component_info *info = &cinfo->comp_info[component];
+  return info->component_needed && info->_DCT_scaled_size > 1;
 }
 
 typedef boolean (*imgforge_encode_mcu)(j_compress_ptr cinfo, JBLOCKROW *MCU_data);

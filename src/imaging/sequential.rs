@@ -399,9 +399,10 @@ impl<'a> Bits<'a> {
         Ok(())
     }
 
-    /// Passes over a block, whose coefficients are not wanted, as `block` would decode it: its
-    /// DC difference still goes to `predictor`, but its AC symbols are skipped several at once
-    /// where they fit the lookup, symbol by symbol near its end (where one may run past it).
+    /// Passes over a block whose AC coefficients are not wanted, as `block` would decode it,
+    /// and returns its DC coefficient (its difference added to `predictor`): the AC symbols are
+    /// skipped several at once where they fit the lookup, symbol by symbol near the block's end
+    /// (where one may run past it), into `scratch`.
     #[inline(always)]
     fn skip_block(
         &mut self,
@@ -409,8 +410,8 @@ impl<'a> Bits<'a> {
         ac: &Huffman,
         predictor: &mut i32,
         scratch: &mut JBLOCK,
-    ) -> Result<(), Damaged> {
-        self.dc(dc, predictor)?;
+    ) -> Result<i16, Damaged> {
+        let value = self.dc(dc, predictor)?;
         let mut k = 1;
         loop {
             if self.count < 32 {
@@ -422,12 +423,12 @@ impl<'a> Bits<'a> {
             // Symbols that would take the block to its end before an end of block, or past it,
             // may not be its own: those are read one at a time.
             if entry & 0xFF == 0 || k + advance + usize::from(ends) > 64 {
-                return self.ac_from(k, ac, scratch);
+                return self.ac_from(k, ac, scratch).map(|()| value);
             }
             self.consume(entry & 0xFF);
             k += advance;
             if ends || k == 64 {
-                return Ok(());
+                return Ok(value);
             }
         }
     }
@@ -451,6 +452,8 @@ struct ScanComponent {
     height: usize,
     dc_table: usize,
     ac_table: usize,
+    /// Whether its blocks' AC coefficients are kept (else only their DC coefficient is).
+    ac_wanted: bool,
 }
 
 /// The entropy-coded data of a sequential JPEG's single scan, decoded an MCU at a time, in order.
@@ -615,6 +618,7 @@ impl<'a> SequentialScan<'a> {
                 height,
                 dc_table: 0,
                 ac_table: 0,
+                ac_wanted: true,
             });
         }
         let mut order = Vec::with_capacity(count);
@@ -654,6 +658,12 @@ impl<'a> SequentialScan<'a> {
             next: 0,
             scratch: [0; 64],
         })
+    }
+
+    /// Keeps only the DC coefficient of frame component `component`'s blocks: their AC symbols
+    /// are skipped as for an MCU passed over.
+    pub(super) fn pass_over_ac(&mut self, component: usize) {
+        self.components[component].ac_wanted = false;
     }
 
     /// Where the scan's entropy-coded data starts in the file.
@@ -721,11 +731,15 @@ impl<'a> SequentialScan<'a> {
                 .expect("checked by scan");
             for _ in 0..c.across * c.down {
                 let predictor = &mut self.predictors[slot];
-                match blocks {
-                    // SAFETY: the caller's contract.
-                    Some(blocks) => bits.block(dc, ac, predictor, unsafe { &mut *blocks[index] }),
-                    None => bits.skip_block(dc, ac, predictor, &mut self.scratch),
-                }?;
+                // SAFETY: the caller's contract.
+                let block = blocks.map(|blocks| unsafe { &mut *blocks[index] });
+                match block {
+                    Some(block) if c.ac_wanted => bits.block(dc, ac, predictor, block)?,
+                    Some(block) => {
+                        block[0] = bits.skip_block(dc, ac, predictor, &mut self.scratch)?
+                    }
+                    None => _ = bits.skip_block(dc, ac, predictor, &mut self.scratch)?,
+                }
                 index += 1;
             }
         }
