@@ -3,12 +3,11 @@
 
 use std::io::Cursor;
 
-use image::metadata::Orientation;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use image::ImageDecoder;
 use image::codecs::webp::WebPDecoder;
-use mozjpeg::{Decompress, Marker};
+use image::metadata::Orientation;
+
+use super::libjpeg::{Decompressor, Warnings, guarded};
 
 use crate::domain::Format;
 
@@ -130,24 +129,12 @@ fn png_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
 /// A JPEG's size and EXIF orientation from libjpeg's reading of its headers alone: no copy of
 /// the file, no pixel decoded.
 fn jpeg_header(bytes: &[u8]) -> Option<(u32, u32, Orientation)> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let decompress = Decompress::with_markers(&[Marker::APP(1)])
-            .from_mem(bytes)
-            .ok()?;
-        let orientation = decompress
-            .markers()
-            .filter_map(|marker| marker.data.strip_prefix(b"Exif\0\0"))
-            .find_map(Orientation::from_exif_chunk)
-            .unwrap_or(Orientation::NoTransforms);
-        let (width, height) = decompress.size();
-        Some((
-            u32::try_from(width).ok()?,
-            u32::try_from(height).ok()?,
-            orientation,
-        ))
-    }))
+    guarded(|| {
+        let header = Decompressor::read_header(bytes, Warnings::StopAtTruncation);
+        let (width, height) = header.size();
+        (width, height, header.markers().orientation)
+    })
     .ok()
-    .flatten()
 }
 
 /// What a JPEG's marker segments tell of the work of decoding it.
