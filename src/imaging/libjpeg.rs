@@ -1,6 +1,7 @@
-//! libjpeg (mozjpeg's) through its C API, for what the `mozjpeg` crate does not wrap: decoding
-//! with an entropy decoder of our own (`sequential`), part of an image, or to its DCT
-//! coefficients, and writing coefficients. Each structure is destroyed, with everything libjpeg
+//! libjpeg (mozjpeg's) through its C API, for all of imgforge's JPEG work: reading headers;
+//! decoding (whole, DCT-scaled, a region) with an entropy decoder of our own where it applies
+//! (`sequential`), or to DCT coefficients; encoding pixels, with Huffman statistics of our own
+//! (`statistics`), or coefficients. Each structure is destroyed, with everything libjpeg
 //! allocated for it, when dropped, unwinding included; errors, and the warnings a decompressor's
 //! `Warnings` say to stop at, unwind out of libjpeg as `LibjpegError`, which `guarded` turns
 //! into an `Err`.
