@@ -308,8 +308,10 @@ fn dct_scale(stored: (u32, u32), target: (u32, u32)) -> u8 {
 /// How one attempt at a JPEG reads it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Attempt {
-    /// This crate's entropy decoder where it reads the file (`sequential`), a region decoded
-    /// alone; any sign of damage stops it.
+    /// This crate's entropy decoder where it reads the file (`sequential`), which stops at any
+    /// damage in the entropy-coded data; a region decoded alone, which stops at any of
+    /// libjpeg's warnings. Elsewhere libjpeg's warnings are taken as in the tolerant attempt:
+    /// those left are of markers, which both read alike.
     Fast,
     /// libjpeg alone, on the whole image, decoding damage as it always has: only a file cut
     /// short fails, or one it cannot decode at all.
@@ -385,11 +387,7 @@ fn decode_jpeg_as(
     {
         return decoded.map(|image| (image, true));
     }
-    let warnings = match attempt {
-        Attempt::Fast => Warnings::StopAtAny,
-        Attempt::Tolerant => Warnings::StopAtTruncation,
-    };
-    let mut source = Decompressor::read_header(bytes, warnings);
+    let mut source = Decompressor::read_header(bytes, Warnings::StopAtTruncation);
     let JpegMarkers {
         orientation,
         icc,
@@ -700,6 +698,20 @@ mod tests {
             .expect("damage libjpeg decodes");
         let decoded = decode(&damaged, PLENTY, hint).unwrap().image;
         assert!(decoded == libjpeg_alone(&damaged, hint));
+    }
+
+    #[test]
+    fn warnings_of_markers_do_not_stop_the_fast_attempt() {
+        let jpeg = fixtures::textured_jpeg_with_restarts(100, 80, (2, 2), 0);
+        // Bytes between two header segments: libjpeg warns, skips them, and decodes the rest.
+        let second = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+        let padded = [&jpeg[..second], &[0x55; 5], &jpeg[second..]].concat();
+        let hint = DecodeHint::default();
+        let (fast, _) = guarded(|| decode_jpeg_as(&padded, hint, Attempt::Fast))
+            .expect("not stopped")
+            .unwrap();
+        assert!(fast == libjpeg_alone(&padded, hint));
+        assert!(fast == libjpeg_alone(&jpeg, hint));
     }
 
     #[test]
