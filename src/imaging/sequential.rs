@@ -5,8 +5,9 @@
 //!
 //! - as libjpeg's own entropy decoder (`libjpeg::Decompressor::decode_entropy_here`), which
 //!   hands it each MCU's blocks: libjpeg does all the rest (scaled inverse DCTs, upsampling,
-//!   colour conversion, rows and columns skipped), and MCUs whose pixels are not wanted are
-//!   only parsed;
+//!   colour conversion, rows and columns skipped), and the AC symbols libjpeg would not use
+//!   (of MCUs whose pixels are not wanted, of blocks reduced to their DC coefficient) are only
+//!   parsed, as many at a time as the lookup's bits hold;
 //! - row by row for a lossless transform that keeps rows in order (`McuRows`), which then
 //!   streams from the file to the encoder without an array for the whole image.
 //!
